@@ -1,0 +1,296 @@
+"""The trio runtime of a standalone server: sockets, timers, and the Ready loop.
+
+This module moves bytes and time between the world and the pure `ServerCore`;
+it decides nothing. Tasks, all in the nursery of `serve`:
+
+- the listener, one task per client connection: a reader that decodes frames
+  and hands them to the core, and a writer that sends whole reply batches
+  (one socket write per connection per batch);
+- the driver, which takes the core's `Ready` batches: persist the txns
+  (in memory for now: nothing to do), queue the messages, close what must
+  close, then `advance`;
+- the ticker, which tells the core that time passed (session expiry, TTLs).
+
+A connection whose outbound queue is full is cut off (its client reconnects):
+a slow reader never makes the server hold unbounded memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from coord.errors import MalformedFrameError, MarshallingError, ProtocolError, ServerSystemError
+from coord.framing import NEED_DATA, FrameDecoder, encode_frame, encode_frames
+from coord.messages import NOTICE_XID, parse_connect
+from server.config import ServerConfig
+from server.core import CoreConfig, ServerCore
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 256 * 1024
+
+
+class Clock:
+    """Wall-clock milliseconds derived from trio's clock, so that MockClock drives it too."""
+
+    def __init__(self) -> None:
+        self._wall_base_ms = int(time.time() * 1000)
+        self._trio_base = trio.current_time()
+
+    def now_ms(self) -> int:
+        return self._wall_base_ms + int((trio.current_time() - self._trio_base) * 1000)
+
+
+@dataclass(eq=False)
+class _ClientLink:
+    conn_id: int
+    stream: trio.abc.Stream
+    address: str
+    outbound: trio.MemorySendChannel[bytes | None]
+    cut_off: bool = False
+
+
+@dataclass
+class ServerStats:
+    """Counters for people and benchmarks."""
+
+    connections_accepted: int = 0
+    connections_refused: int = 0
+    requests: int = 0
+    batches: int = 0
+    txns: int = 0
+    bad_frames: int = 0
+    by_address: Counter[str] = field(default_factory=Counter)
+
+
+class StandaloneServer:
+    """Owns one ServerCore and the tasks that serve it over TCP."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.clock: Clock | None = None
+        self.core: ServerCore | None = None
+        self.stats = ServerStats()
+        self._links: dict[int, _ClientLink] = {}
+        self._next_conn_id = 1
+        self._wake = trio.Event()
+        self.port = 0
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        """Listen and serve until cancelled; `task_status.started(port)` once listening."""
+        self.clock = Clock()
+        now = self.clock.now_ms()
+        self.core = ServerCore(
+            CoreConfig(
+                tick_ms=self.config.tick_ms,
+                min_session_timeout_ms=self.config.min_session_timeout_ms,
+                max_session_timeout_ms=self.config.max_session_timeout_ms,
+                server_id=self.config.server_id,
+                session_id_base=(self.config.server_id << 56) | ((now << 24) & ((1 << 56) - 1)),
+            )
+        )
+        listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
+        self.port = listeners[0].socket.getsockname()[1]
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._drive)
+            nursery.start_soon(self._tick)
+            for listener in listeners:
+                nursery.start_soon(trio.serve_listeners, self._serve_connection, [listener])
+            log.info("serving on %s:%d", self.config.host, self.port)
+            task_status.started(self.port)
+
+    def _kick(self) -> None:
+        self._wake.set()
+
+    # -- the Ready loop ----------------------------------------------------------
+
+    async def _drive(self) -> None:
+        assert self.core is not None and self.clock is not None
+        core = self.core
+        while True:
+            await self._wake.wait()
+            self._wake = trio.Event()
+            while core.has_ready():
+                ready = core.ready()
+                await self._persist(ready.txns)
+                self._dispatch(ready.messages, ready.closes)
+                self.stats.batches += 1
+                self.stats.txns += len(ready.txns)
+                core.advance(ready, now_ms=self.clock.now_ms())
+
+    async def _persist(self, txns: list[Any]) -> None:
+        """Make txns durable. In memory until the storage layer lands: nothing to do."""
+
+    def _dispatch(self, messages: list[tuple[int, Any]], closes: list[int]) -> None:
+        per_conn: dict[int, list[Any]] = defaultdict(list)
+        for conn_id, frame in messages:
+            per_conn[conn_id].append(frame)
+        for conn_id, frames in per_conn.items():
+            link = self._links.get(conn_id)
+            if link is not None:
+                self._queue(link, encode_frames(frames))
+        for conn_id in closes:
+            link = self._links.get(conn_id)
+            if link is not None:
+                self._queue(link, None)
+
+    def _queue(self, link: _ClientLink, data: bytes | None) -> None:
+        if link.cut_off:
+            return
+        try:
+            link.outbound.send_nowait(data)
+        except trio.WouldBlock:
+            log.warning("client %s is not reading its replies; cutting it off", link.address)
+            link.cut_off = True
+            link.outbound.close()
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            link.cut_off = True
+
+    async def _tick(self) -> None:
+        assert self.core is not None and self.clock is not None
+        interval = self.config.tick_ms / 1000.0
+        while True:
+            await trio.sleep(interval)
+            self.core.tick(self.clock.now_ms())
+            if self.core.has_ready():
+                self._kick()
+
+    # -- one client connection ---------------------------------------------------
+
+    async def _serve_connection(self, stream: trio.SocketStream) -> None:
+        assert self.core is not None and self.clock is not None
+        try:
+            host = str(stream.socket.getpeername()[0])
+        except OSError:
+            return
+        limit = self.config.max_client_connections
+        if limit and self.stats.by_address[host] >= limit:
+            self.stats.connections_refused += 1
+            log.warning("refusing %s: already %d connections from it", host, limit)
+            await stream.aclose()
+            return
+        self.stats.by_address[host] += 1
+        self.stats.connections_accepted += 1
+        conn_id = self._next_conn_id
+        self._next_conn_id += 1
+        send, receive = trio.open_memory_channel[bytes | None](self.config.max_outbound_batches)
+        link = _ClientLink(conn_id, stream, host, send)
+        self._links[conn_id] = link
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._write_loop, stream, receive, nursery.cancel_scope)
+                await self._read_loop(link)
+                nursery.cancel_scope.cancel()
+        finally:
+            self._links.pop(conn_id, None)
+            self.stats.by_address[host] -= 1
+            if self.stats.by_address[host] <= 0:
+                del self.stats.by_address[host]
+            self.core.connection_lost(conn_id)
+            self._kick()
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
+
+    async def _write_loop(
+        self,
+        stream: trio.abc.Stream,
+        receive: trio.MemoryReceiveChannel[bytes | None],
+        scope: trio.CancelScope,
+    ) -> None:
+        try:
+            async for data in receive:
+                if data is None:
+                    break
+                chunks = [data]
+                while True:  # coalesce whatever else is queued into the same write
+                    try:
+                        more = receive.receive_nowait()
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                    if more is None:
+                        await stream.send_all(b"".join(chunks))
+                        scope.cancel()
+                        return
+                    chunks.append(more)
+                await stream.send_all(b"".join(chunks) if len(chunks) > 1 else data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        scope.cancel()
+
+    async def _read_loop(self, link: _ClientLink) -> None:
+        assert self.core is not None and self.clock is not None
+        core = self.core
+        decoder = FrameDecoder()
+        handshake_done = False
+        while True:
+            try:
+                data = await link.stream.receive_some(READ_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+            if not data or link.cut_off:
+                return
+            decoder.receive_data(data)
+            while True:
+                try:
+                    frame = decoder.next_frame()
+                    if frame is NEED_DATA:
+                        break
+                    now = self.clock.now_ms()
+                    if not handshake_done:
+                        core.connect(
+                            link.conn_id,
+                            parse_connect(frame),
+                            now_ms=now,
+                            password=secrets.token_bytes(16),
+                        )
+                        handshake_done = True
+                    else:
+                        xid, op, body = _split_request(frame)
+                        self.stats.requests += 1
+                        try:
+                            core.request(link.conn_id, xid, op, body, now_ms=now)
+                        except Exception as exc:  # a bug must not take the server down
+                            log.exception("request %r failed inside the server", frame)
+                            error = ServerSystemError(f"internal error: {exc!r}")
+                            self._queue(link, encode_frame([xid, 0, error.code, error.to_wire()]))
+                except (ProtocolError, MarshallingError) as exc:
+                    self.stats.bad_frames += 1
+                    log.info("closing connection from %s: %s", link.address, exc)
+                    code = MarshallingError.code
+                    self._queue(link, encode_frame([NOTICE_XID, 0, code, {"message": str(exc)}]))
+                    self._queue(link, None)
+                    self._kick()
+                    # The writer sends the notice, then cancels this connection's nursery.
+                    with trio.move_on_after(5.0):
+                        await trio.sleep_forever()
+                    return
+            self._kick()
+
+
+def _split_request(frame: Any) -> tuple[int, int, Any]:
+    """Check a request frame's envelope: [xid:int, op:int, body:map|nil]."""
+    if (
+        not isinstance(frame, list)
+        or len(frame) != 3
+        or type(frame[0]) is not int
+        or type(frame[1]) is not int
+        or not (frame[2] is None or isinstance(frame[2], dict))
+    ):
+        raise MalformedFrameError(
+            f"a request must be [xid:int, op:int, body:map], got {_preview(frame)}"
+        )
+    return frame[0], frame[1], frame[2]
+
+
+def _preview(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,260 @@
+"""DataTree: the znode tree, changed only by applying committed txns.
+
+The tree never decides anything: the preparer (server.prep) already checked
+versions, chose sequential names and read the time, so `apply` just carries a
+txn out and reports what changed as watch triggers (`(EventType, path)` pairs)
+for the caller to route. The tree calls no watcher itself.
+
+`apply` tolerates a txn that does not fit (a create of an existing node, a
+delete of a missing one) by recording an error code instead of raising: that
+is what replaying a log over a fuzzy snapshot needs (server storage), and in
+normal operation it never happens. Znodes are many, so `Znode` is a slotted
+class and a leaf keeps no children set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from coord import paths
+from coord.errors import NodeExistsError, NoNodeError
+from coord.messages import CreateMode, EventType, Stat
+from server.txn import (
+    CheckTxn,
+    CloseSessionTxn,
+    CreateSessionTxn,
+    CreateTxn,
+    DeleteTxn,
+    MultiTxn,
+    SetDataTxn,
+    Txn,
+    TxnHeader,
+)
+
+Trigger = tuple[EventType, str]
+
+
+class Znode:
+    """One node. `children` is None for a leaf, to keep leaves small."""
+
+    __slots__ = (
+        "aversion",
+        "children",
+        "ctime",
+        "cversion",
+        "czxid",
+        "data",
+        "ephemeral_owner",
+        "mode",
+        "mtime",
+        "mzxid",
+        "pzxid",
+        "ttl_ms",
+        "version",
+    )
+
+    def __init__(
+        self,
+        data: bytes,
+        zxid: int,
+        time_ms: int,
+        mode: CreateMode = CreateMode.PERSISTENT,
+        ephemeral_owner: int = 0,
+        ttl_ms: int = 0,
+    ) -> None:
+        self.data = data
+        self.czxid = zxid
+        self.mzxid = zxid
+        self.pzxid = zxid
+        self.ctime = time_ms
+        self.mtime = time_ms
+        self.version = 0
+        self.cversion = 0
+        self.aversion = 0
+        self.ephemeral_owner = ephemeral_owner
+        self.mode = mode
+        self.ttl_ms = ttl_ms
+        self.children: set[str] | None = None
+
+    @property
+    def num_children(self) -> int:
+        return len(self.children) if self.children else 0
+
+    def stat(self) -> Stat:
+        return Stat(
+            self.czxid,
+            self.mzxid,
+            self.ctime,
+            self.mtime,
+            self.version,
+            self.cversion,
+            self.aversion,
+            self.ephemeral_owner,
+            len(self.data),
+            len(self.children) if self.children else 0,
+            self.pzxid,
+        )
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    """What applying one txn did: its result, the watch triggers, and follow-ups.
+
+    `result` is per body kind: create -> (path, Stat); set -> Stat; delete,
+    check, session txns -> None; multi -> a list of those. `error` is a
+    KeeperError code when the txn did not fit the tree (replay only).
+    `emptied_containers` lists containers whose last child this txn removed:
+    the server reaps them with txns of their own.
+    """
+
+    result: object = None
+    error: int = 0
+    triggers: list[Trigger] = field(default_factory=list)
+    emptied_containers: list[str] = field(default_factory=list)
+    closed_session: int = 0
+
+
+class DataTree:
+    """The znode tree plus the indexes the server needs (ephemerals by owner, containers, TTLs)."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, Znode] = {"/": Znode(b"", 0, 0)}
+        self.ephemerals: dict[int, set[str]] = {}
+        self.containers: set[str] = set()
+        self.ttl_nodes: set[str] = set()
+        self.sessions: dict[int, tuple[int, bytes]] = {}
+        """Live sessions as the log knows them: id -> (timeout_ms, password)."""
+        self.last_zxid = 0
+
+    # -- reads ---------------------------------------------------------------
+
+    def get(self, path: str) -> Znode | None:
+        return self.nodes.get(path)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def children_of(self, path: str) -> list[str]:
+        node = self.nodes.get(path)
+        if node is None or not node.children:
+            return []
+        return sorted(node.children)
+
+    def walk(self, root: str = "/") -> Iterator[str]:
+        """Every path in the subtree under `root`, parents before children."""
+        stack = [root]
+        while stack:
+            path = stack.pop()
+            node = self.nodes.get(path)
+            if node is None:
+                continue
+            yield path
+            if node.children:
+                stack.extend(paths.join(path, name) for name in sorted(node.children, reverse=True))
+
+    # -- writes --------------------------------------------------------------
+
+    def apply(self, txn: Txn) -> ApplyResult:
+        """Apply one committed txn; the zxid becomes the tree's last_zxid."""
+        out = ApplyResult()
+        out.result = self._apply_body(txn.header, txn.body, out)
+        if txn.header.zxid > self.last_zxid:
+            self.last_zxid = txn.header.zxid
+        return out
+
+    def _apply_body(self, header: TxnHeader, body: object, out: ApplyResult) -> object:
+        if isinstance(body, SetDataTxn):
+            return self._set_data(header, body, out)
+        if isinstance(body, CreateTxn):
+            return self._create(header, body, out)
+        if isinstance(body, DeleteTxn):
+            self._delete(header, body.path, out)
+            return None
+        if isinstance(body, MultiTxn):
+            return [self._apply_body(header, sub, out) for sub in body.txns]
+        if isinstance(body, CheckTxn):
+            return None
+        if isinstance(body, CreateSessionTxn):
+            self.sessions[body.session_id] = (body.timeout_ms, body.password)
+            return None
+        if isinstance(body, CloseSessionTxn):
+            self._close_session(header, body.session_id, out)
+            return None
+        raise TypeError(f"unknown txn body {type(body).__name__}")
+
+    def _create(self, header: TxnHeader, txn: CreateTxn, out: ApplyResult) -> object:
+        path = txn.path
+        parent_path = paths.parent(path)
+        parent = self.nodes.get(parent_path)
+        if parent is None:
+            out.error = out.error or NoNodeError.code
+            return None
+        if path in self.nodes:
+            out.error = out.error or NodeExistsError.code
+            return None
+        node = Znode(
+            txn.data, header.zxid, header.time_ms, txn.mode, txn.ephemeral_owner, txn.ttl_ms
+        )
+        self.nodes[path] = node
+        if parent.children is None:
+            parent.children = set()
+        parent.children.add(paths.basename(path))
+        parent.cversion = txn.parent_cversion
+        parent.pzxid = header.zxid
+        if txn.ephemeral_owner:
+            self.ephemerals.setdefault(txn.ephemeral_owner, set()).add(path)
+        if txn.mode.is_container:
+            self.containers.add(path)
+        elif txn.mode.is_ttl:
+            self.ttl_nodes.add(path)
+        out.triggers.append((EventType.CREATED, path))
+        out.triggers.append((EventType.CHILD, parent_path))
+        return (path, node.stat())
+
+    def _delete(self, header: TxnHeader, path: str, out: ApplyResult) -> None:
+        node = self.nodes.pop(path, None)
+        if node is None:
+            out.error = out.error or NoNodeError.code
+            return
+        parent_path = paths.parent(path)
+        parent = self.nodes[parent_path]
+        if parent.children is not None:
+            parent.children.discard(paths.basename(path))
+            if not parent.children:
+                parent.children = None
+        parent.cversion += 1
+        parent.pzxid = header.zxid
+        if node.ephemeral_owner:
+            owned = self.ephemerals.get(node.ephemeral_owner)
+            if owned is not None:
+                owned.discard(path)
+                if not owned:
+                    del self.ephemerals[node.ephemeral_owner]
+        self.containers.discard(path)
+        self.ttl_nodes.discard(path)
+        out.triggers.append((EventType.DELETED, path))
+        out.triggers.append((EventType.CHILD, parent_path))
+        if parent_path in self.containers and parent.children is None:
+            out.emptied_containers.append(parent_path)
+
+    def _set_data(self, header: TxnHeader, txn: SetDataTxn, out: ApplyResult) -> object:
+        node = self.nodes.get(txn.path)
+        if node is None:
+            out.error = out.error or NoNodeError.code
+            return None
+        node.data = txn.data
+        node.version = txn.version
+        node.mzxid = header.zxid
+        node.mtime = header.time_ms
+        out.triggers.append((EventType.CHANGED, txn.path))
+        return node.stat()
+
+    def _close_session(self, header: TxnHeader, session_id: int, out: ApplyResult) -> None:
+        self.sessions.pop(session_id, None)
+        out.closed_session = session_id
+        # Deepest first, so that no ephemeral is deleted while it still has a child
+        # (ephemerals cannot have children, but be safe with sorted order anyway).
+        for path in sorted(self.ephemerals.get(session_id, ()), key=len, reverse=True):
+            self._delete(header, path, out)
+        self.ephemerals.pop(session_id, None)

@@ -1,0 +1,92 @@
+"""The transactions the log carries: what a prepared write does, decided once.
+
+A txn is produced by the preparer (server.prep) from a request and the pending
+state, and applied by the DataTree on every replica. Everything the apply step
+needs is in the txn (the sequential name is already chosen, the parent's
+cversion already known, the time already read), so applying is deterministic:
+the same txns in the same order give the same tree anywhere.
+
+Txns are frozen slotted dataclasses; `TxnHeader` carries the zxid, the time the
+leader decided it, and which session and request it answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from coord.messages import CreateMode
+
+
+@dataclass(frozen=True, slots=True)
+class TxnHeader:
+    zxid: int
+    time_ms: int
+    session_id: int
+    xid: int
+
+
+@dataclass(frozen=True, slots=True)
+class CreateTxn:
+    path: str
+    data: bytes
+    mode: CreateMode
+    ephemeral_owner: int
+    ttl_ms: int
+    parent_cversion: int
+    """The parent's cversion after this create."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteTxn:
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetDataTxn:
+    path: str
+    data: bytes
+    version: int
+    """The node's version after this set."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckTxn:
+    """A version check inside a multi: decided at prep time, nothing to apply."""
+
+    path: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class MultiTxn:
+    txns: tuple[CreateTxn | DeleteTxn | SetDataTxn | CheckTxn, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CreateSessionTxn:
+    session_id: int
+    timeout_ms: int
+    password: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CloseSessionTxn:
+    """Ends a session (closed by its client, or expired): its ephemerals go in one step."""
+
+    session_id: int
+    expired: bool
+
+
+TxnBody = (
+    CreateTxn | DeleteTxn | SetDataTxn | CheckTxn | MultiTxn | CreateSessionTxn | CloseSessionTxn
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Txn:
+    header: TxnHeader
+    body: TxnBody
+
+    @property
+    def zxid(self) -> int:
+        return self.header.zxid

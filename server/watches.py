@@ -1,0 +1,148 @@
+"""Watch registrations and routing: which watcher hears of which change.
+
+Pure bookkeeping, ZooKeeper's rules. A watcher is an opaque id (the server
+uses the connection id). Kinds:
+
+- data watches (set by get, and by exists on an existing node) and exist
+  watches (exists on a missing node) share one table, as in ZooKeeper: they
+  fire once on CREATED, CHANGED or DELETED of their path;
+- child watches (get_children) fire once on CHILD of their path, and on
+  DELETED of it;
+- persistent watches (addWatch mode 0) hear CREATED, CHANGED, DELETED and
+  CHILD of their path, and stay;
+- persistent recursive watches (addWatch mode 1) hear CREATED, CHANGED and
+  DELETED of every node in their subtree (not CHILD, as in ZooKeeper), and stay.
+
+`trigger` returns the (watcher, event) pairs to deliver, each watcher at most
+once per event, in a deterministic order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import TypeVar
+
+from coord import paths
+from coord.messages import EventType, WatchedEvent, WatcherType
+
+W = TypeVar("W", bound=Hashable)
+
+_DATA_EVENTS = frozenset({EventType.CREATED, EventType.CHANGED, EventType.DELETED})
+
+
+class WatchTable:
+    """One kind of watch: path -> watchers, and watcher -> paths for cleanup."""
+
+    __slots__ = ("by_path", "by_watcher")
+
+    def __init__(self) -> None:
+        self.by_path: dict[str, dict[Hashable, None]] = {}
+        self.by_watcher: dict[Hashable, set[str]] = {}
+
+    def add(self, path: str, watcher: Hashable) -> None:
+        self.by_path.setdefault(path, {})[watcher] = None
+        self.by_watcher.setdefault(watcher, set()).add(path)
+
+    def pop(self, path: str) -> list[Hashable]:
+        """Remove and return every watcher of `path` (a one-shot fire)."""
+        watchers = self.by_path.pop(path, None)
+        if not watchers:
+            return []
+        for watcher in watchers:
+            owned = self.by_watcher.get(watcher)
+            if owned is not None:
+                owned.discard(path)
+                if not owned:
+                    del self.by_watcher[watcher]
+        return list(watchers)
+
+    def get(self, path: str) -> list[Hashable]:
+        watchers = self.by_path.get(path)
+        return list(watchers) if watchers else []
+
+    def remove(self, path: str, watcher: Hashable) -> bool:
+        watchers = self.by_path.get(path)
+        if not watchers or watcher not in watchers:
+            return False
+        del watchers[watcher]
+        if not watchers:
+            del self.by_path[path]
+        owned = self.by_watcher[watcher]
+        owned.discard(path)
+        if not owned:
+            del self.by_watcher[watcher]
+        return True
+
+    def remove_watcher(self, watcher: Hashable) -> None:
+        for path in self.by_watcher.pop(watcher, ()):
+            watchers = self.by_path.get(path)
+            if watchers is not None:
+                watchers.pop(watcher, None)
+                if not watchers:
+                    del self.by_path[path]
+
+    def has(self, path: str, watcher: Hashable) -> bool:
+        watchers = self.by_path.get(path)
+        return bool(watchers) and watcher in watchers  # type: ignore[operator]
+
+    def __len__(self) -> int:
+        return sum(len(w) for w in self.by_path.values())
+
+
+class WatchManager:
+    """All watches of a server; routes tree triggers to watchers."""
+
+    def __init__(self) -> None:
+        self.data = WatchTable()
+        self.child = WatchTable()
+        self.persistent = WatchTable()
+        self.recursive = WatchTable()
+
+    def add_data_watch(self, path: str, watcher: Hashable) -> None:
+        self.data.add(path, watcher)
+
+    def add_child_watch(self, path: str, watcher: Hashable) -> None:
+        self.child.add(path, watcher)
+
+    def add_persistent(self, path: str, watcher: Hashable, *, recursive: bool) -> None:
+        (self.recursive if recursive else self.persistent).add(path, watcher)
+
+    def remove(self, path: str, watcher: Hashable, watcher_type: WatcherType) -> bool:
+        """Remove this watcher's watches of the given type on `path`; False if it had none."""
+        tables = {
+            WatcherType.CHILDREN: (self.child,),
+            WatcherType.DATA: (self.data,),
+            WatcherType.ANY: (self.data, self.child, self.persistent, self.recursive),
+            WatcherType.PERSISTENT: (self.persistent,),
+            WatcherType.PERSISTENT_RECURSIVE: (self.recursive,),
+        }[watcher_type]
+        removed = False
+        for table in tables:
+            removed = table.remove(path, watcher) or removed
+        return removed
+
+    def remove_watcher(self, watcher: Hashable) -> None:
+        """Forget every watch of a watcher (its connection closed)."""
+        for table in (self.data, self.child, self.persistent, self.recursive):
+            table.remove_watcher(watcher)
+
+    def trigger(self, kind: EventType, path: str, zxid: int) -> list[tuple[Hashable, WatchedEvent]]:
+        """The deliveries for one change: (watcher, event), each watcher once."""
+        targets: dict[Hashable, None] = {}
+        if kind in _DATA_EVENTS:
+            targets.update(dict.fromkeys(self.data.pop(path)))
+        if kind is EventType.CHILD or kind is EventType.DELETED:
+            targets.update(dict.fromkeys(self.child.pop(path)))
+        if self.persistent.by_path:
+            targets.update(dict.fromkeys(self.persistent.get(path)))
+        if kind in _DATA_EVENTS and self.recursive.by_path:
+            for root in (*paths.ancestors(path), path):
+                if root in self.recursive.by_path:
+                    targets.update(dict.fromkeys(self.recursive.get(root)))
+        if not targets:
+            return []
+        event = WatchedEvent(kind, path, zxid)
+        return [(watcher, event) for watcher in targets]
+
+    def count(self) -> int:
+        return len(self.data) + len(self.child) + len(self.persistent) + len(self.recursive)

@@ -1,0 +1,39 @@
+"""Shared fixtures: a real standalone server on a port the OS picks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+import trio
+import trio.testing
+
+from server.config import ServerConfig
+from server.runtime import StandaloneServer
+
+
+@dataclass
+class RunningServer:
+    server: StandaloneServer
+    hosts: str
+    port: int
+
+
+async def start_server(nursery: trio.Nursery, **settings: object) -> RunningServer:
+    """Start a StandaloneServer on 127.0.0.1:0 in `nursery`; settings override ServerConfig."""
+    config = ServerConfig(host="127.0.0.1", port=0, **settings)  # type: ignore[arg-type]
+    server = StandaloneServer(config)
+    port = await nursery.start(server.serve)
+    return RunningServer(server, f"127.0.0.1:{port}", port)
+
+
+@pytest.fixture
+async def coord_server(nursery: trio.Nursery) -> AsyncIterator[RunningServer]:
+    """A standalone server with a 100 ms tick (session timeouts 200 ms - 2 s)."""
+    yield await start_server(nursery, tick_ms=100)
+
+
+@pytest.fixture
+def autojump_clock() -> trio.testing.MockClock:
+    return trio.testing.MockClock(autojump_threshold=0)
