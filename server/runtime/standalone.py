@@ -86,7 +86,21 @@ class StandaloneServer:
     # -- lifecycle ---------------------------------------------------------------
 
     async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        """Listen and serve until cancelled; `task_status.started(port)` once listening."""
+        """Listen on TCP and serve until cancelled; `task_status.started(port)` once listening."""
+        listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
+        self.port = listeners[0].socket.getsockname()[1]
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.run)
+            for listener in listeners:
+                nursery.start_soon(trio.serve_listeners, self._serve_socket, [listener])
+            log.info("serving on %s:%d", self.config.host, self.port)
+            task_status.started(self.port)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the core's tasks without a listener; feed it streams with `serve_connection`.
+
+        This is how tests run the real server over in-memory streams with a MockClock.
+        """
         self.clock = Clock()
         now = self.clock.now_ms()
         self.core = ServerCore(
@@ -98,15 +112,10 @@ class StandaloneServer:
                 session_id_base=(self.config.server_id << 56) | ((now << 24) & ((1 << 56) - 1)),
             )
         )
-        listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
-        self.port = listeners[0].socket.getsockname()[1]
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._drive)
             nursery.start_soon(self._tick)
-            for listener in listeners:
-                nursery.start_soon(trio.serve_listeners, self._serve_connection, [listener])
-            log.info("serving on %s:%d", self.config.host, self.port)
-            task_status.started(self.port)
+            task_status.started()
 
     def _kick(self) -> None:
         self._wake.set()
@@ -166,12 +175,16 @@ class StandaloneServer:
 
     # -- one client connection ---------------------------------------------------
 
-    async def _serve_connection(self, stream: trio.SocketStream) -> None:
-        assert self.core is not None and self.clock is not None
+    async def _serve_socket(self, stream: trio.SocketStream) -> None:
         try:
             host = str(stream.socket.getpeername()[0])
         except OSError:
             return
+        await self.serve_connection(stream, host)
+
+    async def serve_connection(self, stream: trio.abc.Stream, host: str) -> None:
+        """Serve one client connection until it closes; `host` counts against the limit."""
+        assert self.core is not None and self.clock is not None
         limit = self.config.max_client_connections
         if limit and self.stats.by_address[host] >= limit:
             self.stats.connections_refused += 1
