@@ -41,9 +41,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple
+from typing import Annotated, Any, Final, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, StrictInt, ValidationError
 
 from coord.errors import MarshallingError, UnimplementedError
 
@@ -265,8 +265,13 @@ class SetWatchesRequest(_Body):
     persistent_recursive: list[str] = []
 
 
+_MultiOp = Annotated[tuple[StrictInt, Annotated[dict[str, Any], Strict()]], Strict(False)]
+"""One `[op, body]` pair. msgpack decodes arrays as lists and strict mode takes only
+real tuples, so the pair alone is lax (a list is accepted); its items stay strict."""
+
+
 class MultiRequest(_Body):
-    ops: list[tuple[int, dict[str, Any]]]
+    ops: list[_MultiOp]
 
 
 Request = (

@@ -11,6 +11,8 @@ import trio
 
 from server.config import ConfigError, load_config
 from server.runtime import StandaloneServer
+from server.runtime.disk import StorageError
+from server.runtime.inspect import dump_log, dump_snapshot
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,11 +25,47 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, help="client port (default 2281; 0 picks a free one)")
     parser.add_argument("--data-dir", type=Path, help="where data is kept (default ./coord-data)")
     parser.add_argument("--tick-ms", type=int, help="the tick; session timeouts are 2-20 ticks")
+    parser.add_argument(
+        "--no-fsync",
+        dest="fsync",
+        action="store_const",
+        const=False,
+        help="do not fsync the log (tests and benchmarks only: a crash loses acknowledged writes)",
+    )
+    parser.add_argument("--snapshot-every", type=int, help="txns between snapshots (100000)")
+    parser.add_argument(
+        "--truncate-corrupt-log",
+        action="store_const",
+        const=True,
+        help="at start, truncate the log at a corrupt record instead of refusing to start",
+    )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
     return parser
 
 
+def inspect_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="coord-server", description="Print a data directory's records readably."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    dump_log_parser = sub.add_parser("dump-log", help="print log records")
+    dump_log_parser.add_argument("path", type=Path, help="a data directory or one log segment")
+    dump_snap_parser = sub.add_parser("dump-snapshot", help="print a snapshot")
+    dump_snap_parser.add_argument("path", type=Path, help="a snapshot file")
+    dump_snap_parser.add_argument("--data", action="store_true", help="print node data too")
+    args = parser.parse_args(argv)
+    if not args.path.exists():
+        print(f"coord-server: {str(args.path)!r} does not exist", file=sys.stderr)
+        return 2
+    if args.command == "dump-log":
+        return dump_log(args.path, sys.stdout)
+    return dump_snapshot(args.path, sys.stdout, with_data=args.data)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("dump-log", "dump-snapshot"):
+        return inspect_main(argv)
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(),
@@ -41,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
                 "port": args.port,
                 "data_dir": args.data_dir,
                 "tick_ms": args.tick_ms,
+                "fsync": args.fsync,
+                "snapshot_every": args.snapshot_every,
+                "truncate_corrupt_log": args.truncate_corrupt_log,
             },
         )
     except ConfigError as exc:
@@ -53,19 +94,31 @@ def main(argv: list[str] | None = None) -> int:
             port = await nursery.start(server.serve)
             # A line that scripts and tests can wait for.
             print(f"coord-server listening on {config.host}:{port}", flush=True)
-            logging.getLogger("server").warning(
-                "data is kept in memory only until the storage layer lands (data dir %s unused)",
-                config.data_dir,
-            )
 
     try:
         trio.run(run)
-    except KeyboardInterrupt:
-        return 0
-    except OSError as exc:
-        print(f"coord-server: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
-        return 1
+    except BaseException as raised:  # trio wraps what a nursery raises in a group
+        error = _sole_exception(raised)
+        if isinstance(error, KeyboardInterrupt):
+            return 0
+        if isinstance(error, StorageError):
+            print(f"coord-server: {error}", file=sys.stderr)
+            return 1
+        if isinstance(error, OSError):
+            print(
+                f"coord-server: cannot listen on {config.host}:{config.port}: {error}",
+                file=sys.stderr,
+            )
+            return 1
+        raise
     return 0
+
+
+def _sole_exception(exc: BaseException) -> BaseException:
+    """The one leaf exception inside nested single-member groups, or `exc` itself."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
 
 
 if __name__ == "__main__":

@@ -26,6 +26,16 @@ class ServerConfig(BaseModel):
     max_client_connections: int = Field(
         default=60, ge=0, description="per client IP address; 0: no limit"
     )
+    fsync: bool = Field(
+        default=True, description="fsync the log before acknowledging; off for tests only"
+    )
+    in_memory: bool = Field(default=False, description="keep nothing on disk (tests only)")
+    snapshot_every: int = Field(default=100_000, ge=1, description="txns between snapshots")
+    keep_snapshots: int = Field(default=3, ge=1, description="snapshots kept by the purge")
+    segment_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="log segment size")
+    truncate_corrupt_log: bool = Field(
+        default=False, description="truncate the log at a corrupt record instead of stopping"
+    )
     max_outbound_batches: int = Field(
         default=1024, ge=1, description="queued reply batches per connection before it is cut off"
     )

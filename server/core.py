@@ -164,6 +164,17 @@ class ServerCore:
         self._next_zxid = max(self.tree.last_zxid, epoch_base) + 1
         self._next_session_id = self.config.session_id_base or (self.config.server_id << 56) + 1
 
+    def restore_sessions(self, now_ms: int) -> int:
+        """After a restart: track every session the tree knows, each with a full lease.
+
+        A session whose client is still around reconnects within its timeout;
+        the others expire one timeout after the restart, and their ephemerals go.
+        """
+        for session_id, (timeout_ms, password) in sorted(self.tree.sessions.items()):
+            if self.sessions.get(session_id) is None:
+                self.sessions.add(session_id, timeout_ms, password, now_ms)
+        return len(self.tree.sessions)
+
     # -- inputs ----------------------------------------------------------------
 
     def connect(
@@ -236,7 +247,7 @@ class ServerCore:
                         ),
                     ),
                 )
-                self._drop_connection(old)
+                self._close(old)
         conn.session_id = session.session_id
         self._conn_of_session[session.session_id] = conn.conn_id
         self.sessions.touch(session.session_id, now_ms)

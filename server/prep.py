@@ -185,10 +185,9 @@ class Preparer:
     ) -> CloseSessionTxn:
         """Closing a session deletes its ephemerals: record those deletes as pending."""
         overlay: dict[str, NodeView] = {}
-        for path in self.ephemerals_of(session_id):
-            self._remove(path, overlay)
+        deletes = [self._remove(path, overlay) for path in self.ephemerals_of(session_id)]
         self._commit(zxid, overlay)
-        return CloseSessionTxn(session_id, expired)
+        return CloseSessionTxn(session_id, expired, tuple(deletes))
 
     def prepare_reap(self, path: str, *, now_ms: int, zxid: int) -> DeleteTxn | None:
         """Delete an empty container or an expired TTL node, if it still qualifies."""
@@ -204,13 +203,19 @@ class Preparer:
         else:
             return None
         overlay: dict[str, NodeView] = {}
-        self._remove(path, overlay)
+        delete = self._remove(path, overlay)
         self._commit(zxid, overlay)
-        return DeleteTxn(path)
+        return delete
 
     def ephemerals_of(self, session_id: int) -> list[str]:
         """The session's ephemerals as of the pending state."""
-        found = {p for p in self.tree.ephemerals.get(session_id, ()) if self.view(p) is not None}
+        # A tree ephemeral may already be deleted and re-created by someone else
+        # in the pending state: it is the session's only if the view says so.
+        found = set()
+        for path in self.tree.ephemerals.get(session_id, ()):
+            view = self.view(path)
+            if view is not None and view.ephemeral_owner == session_id:
+                found.add(path)
         for path, record in self._pending.items():
             if record.exists and record.ephemeral_owner == session_id:
                 found.add(path)
@@ -333,8 +338,7 @@ class Preparer:
                 expected=0,
                 actual=node.num_children,
             )
-        self._remove(path, overlay)
-        return DeleteTxn(path)
+        return self._remove(path, overlay)
 
     def _check(self, request: CheckRequest, overlay: dict[str, NodeView]) -> CheckTxn:
         path = paths.validate(request.path)
@@ -344,15 +348,17 @@ class Preparer:
         _check_version(path, request.version, node.version)
         return CheckTxn(path, request.version)
 
-    def _remove(self, path: str, overlay: dict[str, NodeView]) -> None:
+    def _remove(self, path: str, overlay: dict[str, NodeView]) -> DeleteTxn:
+        """Record a pending delete of an existing node; return its txn."""
         parent_path = paths.parent(path)
         parent = self.view(parent_path, overlay)
-        if parent is not None:
-            parent = _copy(parent)
-            parent.cversion += 1
-            parent.num_children = max(0, parent.num_children - 1)
-            overlay[parent_path] = parent
+        assert parent is not None, f"{path!r} exists, so its parent {parent_path!r} does"
+        parent = _copy(parent)
+        parent.cversion += 1
+        parent.num_children = max(0, parent.num_children - 1)
+        overlay[parent_path] = parent
         overlay[path] = NodeView(0, 0, 0, 0, CreateMode.PERSISTENT, 0, 0, exists=False)
+        return DeleteTxn(path, parent.cversion)
 
 
 def _copy(view: NodeView) -> NodeView:

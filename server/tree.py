@@ -169,7 +169,7 @@ class DataTree:
         if isinstance(body, CreateTxn):
             return self._create(header, body, out)
         if isinstance(body, DeleteTxn):
-            self._delete(header, body.path, out)
+            self._delete(header, body.path, out, body.parent_cversion)
             return None
         if isinstance(body, MultiTxn):
             return [self._apply_body(header, sub, out) for sub in body.txns]
@@ -179,7 +179,7 @@ class DataTree:
             self.sessions[body.session_id] = (body.timeout_ms, body.password)
             return None
         if isinstance(body, CloseSessionTxn):
-            self._close_session(header, body.session_id, out)
+            self._close_session(header, body, out)
             return None
         raise TypeError(f"unknown txn body {type(body).__name__}")
 
@@ -190,6 +190,8 @@ class DataTree:
         if parent is None:
             out.error = out.error or NoNodeError.code
             return None
+        parent.cversion = txn.parent_cversion
+        parent.pzxid = header.zxid
         if path in self.nodes:
             out.error = out.error or NodeExistsError.code
             return None
@@ -200,8 +202,6 @@ class DataTree:
         if parent.children is None:
             parent.children = set()
         parent.children.add(paths.basename(path))
-        parent.cversion = txn.parent_cversion
-        parent.pzxid = header.zxid
         if txn.ephemeral_owner:
             self.ephemerals.setdefault(txn.ephemeral_owner, set()).add(path)
         if txn.mode.is_container:
@@ -212,19 +212,22 @@ class DataTree:
         out.triggers.append((EventType.CHILD, parent_path))
         return (path, node.stat())
 
-    def _delete(self, header: TxnHeader, path: str, out: ApplyResult) -> None:
+    def _delete(
+        self, header: TxnHeader, path: str, out: ApplyResult, parent_cversion: int = -1
+    ) -> None:
+        parent_path = paths.parent(path)
+        parent = self.nodes.get(parent_path)
         node = self.nodes.pop(path, None)
-        if node is None:
+        if parent is not None and (node is not None or parent_cversion != -1):
+            parent.cversion = parent.cversion + 1 if parent_cversion == -1 else parent_cversion
+            parent.pzxid = header.zxid
+        if node is None or parent is None:
             out.error = out.error or NoNodeError.code
             return
-        parent_path = paths.parent(path)
-        parent = self.nodes[parent_path]
         if parent.children is not None:
             parent.children.discard(paths.basename(path))
             if not parent.children:
                 parent.children = None
-        parent.cversion += 1
-        parent.pzxid = header.zxid
         if node.ephemeral_owner:
             owned = self.ephemerals.get(node.ephemeral_owner)
             if owned is not None:
@@ -250,11 +253,13 @@ class DataTree:
         out.triggers.append((EventType.CHANGED, txn.path))
         return node.stat()
 
-    def _close_session(self, header: TxnHeader, session_id: int, out: ApplyResult) -> None:
+    def _close_session(self, header: TxnHeader, txn: CloseSessionTxn, out: ApplyResult) -> None:
+        session_id = txn.session_id
         self.sessions.pop(session_id, None)
         out.closed_session = session_id
-        # Deepest first, so that no ephemeral is deleted while it still has a child
-        # (ephemerals cannot have children, but be safe with sorted order anyway).
+        for delete in txn.deletes:
+            self._delete(header, delete.path, out, delete.parent_cversion)
+        # Whatever the txn did not list (only when it listed nothing) goes too.
         for path in sorted(self.ephemerals.get(session_id, ()), key=len, reverse=True):
             self._delete(header, path, out)
         self.ephemerals.pop(session_id, None)

@@ -39,6 +39,12 @@ class CreateTxn:
 @dataclass(frozen=True, slots=True)
 class DeleteTxn:
     path: str
+    parent_cversion: int = -1
+    """The parent's cversion after this delete; -1 means one more than it is now.
+
+    The preparer always fills it in: absolute values make replaying a txn
+    over a fuzzy snapshot that already holds its effect harmless.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +81,9 @@ class CloseSessionTxn:
 
     session_id: int
     expired: bool
+    deletes: tuple[DeleteTxn, ...] = ()
+    """The session's ephemerals as the preparer saw them, deepest first. When empty,
+    the tree deletes whatever its ephemeral index holds for the session."""
 
 
 TxnBody = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import trio
@@ -29,9 +30,13 @@ async def start_server(nursery: trio.Nursery, **settings: object) -> RunningServ
 
 
 @pytest.fixture
-async def coord_server(nursery: trio.Nursery) -> AsyncIterator[RunningServer]:
-    """A standalone server with a 100 ms tick (session timeouts 200 ms - 2 s)."""
-    yield await start_server(nursery, tick_ms=100)
+async def coord_server(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[RunningServer]:
+    """A standalone server with a 100 ms tick (session timeouts 200 ms - 2 s).
+
+    Its data goes to a temporary directory without fsync: these tests are about
+    the protocol; the storage tests turn fsync on where durability is the point.
+    """
+    yield await start_server(nursery, tick_ms=100, data_dir=tmp_path / "data", fsync=False)
 
 
 @pytest.fixture

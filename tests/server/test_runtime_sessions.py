@@ -18,7 +18,7 @@ from tests.rawclient import RawClient
 
 
 async def _start(nursery: trio.Nursery) -> StandaloneServer:
-    server = StandaloneServer(ServerConfig(port=0, tick_ms=100))
+    server = StandaloneServer(ServerConfig(port=0, tick_ms=100, in_memory=True))
     await nursery.start(server.run)
     return server
 

@@ -1,0 +1,345 @@
+"""The data directory: txn log segments, snapshots, the lock file. Blocking file IO.
+
+The runtime calls these methods from a worker thread (trio.to_thread), one
+call at a time; nothing here knows about trio. Formats are in server.storage.
+
+Files in the data directory:
+
+    LOCK                      held (flock) by the server that owns the directory
+    log.<zxid:016x>           a log segment; <zxid> is the first txn in it
+    snapshot.<zxid:016x>      a snapshot consistent once the log after <zxid> is replayed
+    snapshot.<zxid>.tmp       a snapshot being written (ignored and removed at start)
+
+Durability: `append` writes a whole batch with one write and, unless fsync is
+off, one fdatasync; a caller acknowledges nothing in the batch before
+`append` returns. A new segment's directory entry is fsync'd with it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from server.storage.codec import TxnDecodeError, decode_txn, encode_txn
+from server.storage.records import LOG_MAGIC, ScanEnd, encode_record, scan
+from server.storage.snapshot import LoadedSnapshot, SnapshotError, load_snapshot
+from server.tree import DataTree
+from server.txn import Txn
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+
+
+class StorageError(Exception):
+    """The data directory cannot be used as it is; the message names the file and offset."""
+
+
+class DataDirLocked(StorageError):
+    """Another running server holds the data directory."""
+
+
+def _segment_name(zxid: int) -> str:
+    return f"log.{zxid:016x}"
+
+
+def _snapshot_name(zxid: int) -> str:
+    return f"snapshot.{zxid:016x}"
+
+
+def _zxid_of(name: str) -> int | None:
+    try:
+        return int(name.split(".", 1)[1], 16)
+    except (IndexError, ValueError):
+        return None
+
+
+@dataclass(slots=True)
+class Recovered:
+    """What start-up found: the tree as of the last durable txn, and how it got there."""
+
+    tree: DataTree
+    snapshot_zxid: int
+    snapshot_nodes: int
+    replayed: int
+    truncated_bytes: int
+
+
+class DataDir:
+    """One server's data directory."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        fsync: bool = True,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+    ) -> None:
+        self.path = Path(path)
+        self.fsync = fsync
+        self.segment_bytes = segment_bytes
+        self._lock_handle: BinaryIO | None = None
+        self._segment: BinaryIO | None = None
+        self._segment_size = 0
+        self.last_zxid = 0
+        self.appends = 0
+        self.appended_txns = 0
+
+    # -- ownership -----------------------------------------------------------------
+
+    def lock(self) -> None:
+        """Create the directory if needed and take its lock, or raise DataDirLocked."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path / "LOCK", "a+b")  # noqa: SIM115 - held for the server's life
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().decode(errors="replace").strip() or "unknown"
+            handle.close()
+            raise DataDirLocked(
+                f"data directory {str(self.path)!r} is in use by another server "
+                f"(pid {holder}); stop it or choose another --data-dir"
+            ) from None
+        handle.truncate(0)
+        handle.write(str(os.getpid()).encode())
+        handle.flush()
+        self._lock_handle = handle
+
+    def close(self) -> None:
+        if self._segment is not None:
+            self._segment.close()
+            self._segment = None
+        if self._lock_handle is not None:
+            self._lock_handle.close()
+            self._lock_handle = None
+
+    # -- listing -------------------------------------------------------------------
+
+    def segments(self) -> list[tuple[int, Path]]:
+        out = []
+        for entry in self.path.glob("log.*"):
+            zxid = _zxid_of(entry.name)
+            if zxid is not None and not entry.name.endswith(".tmp"):
+                out.append((zxid, entry))
+        return sorted(out)
+
+    def snapshots(self) -> list[tuple[int, Path]]:
+        out = []
+        for entry in self.path.glob("snapshot.*"):
+            if entry.name.endswith(".tmp"):
+                continue
+            zxid = _zxid_of(entry.name)
+            if zxid is not None:
+                out.append((zxid, entry))
+        return sorted(out)
+
+    # -- start-up ------------------------------------------------------------------
+
+    def recover(self, *, truncate_corrupt: bool = False) -> Recovered:
+        """Load the newest valid snapshot and replay the log after it."""
+        for leftover in self.path.glob("*.tmp"):
+            leftover.unlink()
+        loaded = self._newest_snapshot()
+        tree = loaded.tree
+        replayed = 0
+        truncated = 0
+        segments = self.segments()
+        for index, (_, segment) in enumerate(segments):
+            is_last = index == len(segments) - 1
+            txns, cut = self._read_segment(segment, is_last, truncate_corrupt)
+            truncated += cut
+            for txn in txns:
+                if txn.zxid <= tree.last_zxid:
+                    continue
+                tree.apply(txn)
+                replayed += 1
+        self.last_zxid = tree.last_zxid
+        return Recovered(tree, loaded.zxid, loaded.node_count, replayed, truncated)
+
+    def _newest_snapshot(self) -> LoadedSnapshot:
+        for zxid, snapshot in reversed(self.snapshots()):
+            try:
+                loaded = load_snapshot(snapshot.read_bytes(), name=str(snapshot))
+            except SnapshotError as exc:
+                log.warning("skipping snapshot: %s", exc)
+                continue
+            if loaded.zxid != zxid:
+                log.warning("skipping %s: it says zxid %#x", snapshot, loaded.zxid)
+                continue
+            return loaded
+        return LoadedSnapshot(DataTree(), 0, 1)
+
+    def _read_segment(
+        self, segment: Path, is_last: bool, truncate_corrupt: bool
+    ) -> tuple[list[Txn], int]:
+        data = segment.read_bytes()
+        if not data.startswith(LOG_MAGIC):
+            if is_last and len(data) < len(LOG_MAGIC) and LOG_MAGIC.startswith(data):
+                segment.unlink()  # created, then the crash came before the magic was whole
+                return [], len(data)
+            raise StorageError(f"{segment}: not a log segment (bad magic at offset 0)")
+        result = scan(data, len(LOG_MAGIC))
+        txns = []
+        for offset, payload in result.records:
+            try:
+                txns.append(decode_txn(payload))
+            except TxnDecodeError as exc:
+                raise StorageError(
+                    f"{segment}: undecodable txn at offset {offset}: {exc}"
+                ) from None
+        cut = 0
+        if result.end is ScanEnd.TORN and is_last:
+            cut = len(data) - result.offset
+            log.warning(
+                "%s: torn tail at offset %d (%s); truncating %d bytes that were never acknowledged",
+                segment,
+                result.offset,
+                result.reason,
+                cut,
+            )
+            self._truncate_file(segment, result.offset)
+        elif result.end is not ScanEnd.CLEAN:
+            where = f"{segment} at offset {result.offset}: {result.reason}"
+            if not truncate_corrupt:
+                raise StorageError(
+                    f"corrupt log record in {where}. Every txn after it would be lost; "
+                    "to truncate there anyway, start with --truncate-corrupt-log"
+                )
+            cut = len(data) - result.offset
+            log.error("truncating corrupt log %s (%d bytes lost, as asked)", where, cut)
+            self._truncate_file(segment, result.offset)
+        return txns, cut
+
+    def _truncate_file(self, path: Path, size: int) -> None:
+        with open(path, "r+b") as handle:
+            handle.truncate(size)
+            if self.fsync:
+                os.fsync(handle.fileno())
+
+    # -- appending -----------------------------------------------------------------
+
+    def append(self, txns: list[Txn]) -> None:
+        """Write a batch of txns and make it durable (one write, one fdatasync)."""
+        if not txns:
+            return
+        if self._segment is None or self._segment_size >= self.segment_bytes:
+            self._roll(txns[0].zxid)
+        assert self._segment is not None
+        buffer = b"".join(encode_record(encode_txn(txn)) for txn in txns)
+        self._segment.write(buffer)
+        self._segment.flush()
+        if self.fsync:
+            os.fdatasync(self._segment.fileno())
+        self._segment_size += len(buffer)
+        self.last_zxid = txns[-1].zxid
+        self.appends += 1
+        self.appended_txns += len(txns)
+
+    def _roll(self, first_zxid: int) -> None:
+        if self._segment is not None:
+            self._segment.close()
+        self.path.mkdir(parents=True, exist_ok=True)
+        path = self.path / _segment_name(first_zxid)
+        self._segment = open(path, "ab")  # noqa: SIM115 - the open segment
+        if self._segment.tell() == 0:
+            self._segment.write(LOG_MAGIC)
+            self._segment.flush()
+            if self.fsync:
+                os.fsync(self._segment.fileno())
+                self._fsync_dir()
+        self._segment_size = self._segment.tell()
+
+    def _fsync_dir(self) -> None:
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    # -- reading and truncating (for followers and catch-up) -------------------------
+
+    def read_from(self, zxid: int) -> Iterator[Txn]:
+        """Every logged txn with a zxid greater than `zxid`, in order."""
+        segments = self.segments()
+        for index, (_first, segment) in enumerate(segments):
+            following = segments[index + 1][0] if index + 1 < len(segments) else None
+            if following is not None and following <= zxid + 1:
+                continue  # every txn in this segment is at or before zxid
+            data = segment.read_bytes()
+            for _, payload in scan(data, len(LOG_MAGIC)).records:
+                txn = decode_txn(payload)
+                if txn.zxid > zxid:
+                    yield txn
+
+    def truncate_after(self, zxid: int) -> int:
+        """Remove every logged txn after `zxid`; return how many were removed."""
+        if self._segment is not None:
+            self._segment.close()
+            self._segment = None
+        removed = 0
+        for first, segment in reversed(self.segments()):
+            if first > zxid:
+                data = segment.read_bytes()
+                removed += len(scan(data, len(LOG_MAGIC)).records)
+                segment.unlink()
+                continue
+            records = scan(segment.read_bytes(), len(LOG_MAGIC)).records
+            for index, (offset, payload) in enumerate(records):
+                if decode_txn(payload).zxid > zxid:
+                    removed += len(records) - index
+                    self._truncate_file(segment, offset)
+                    break
+            break
+        if self.fsync:
+            self._fsync_dir()
+        self.last_zxid = min(self.last_zxid, zxid)
+        return removed
+
+    # -- snapshots -----------------------------------------------------------------
+
+    def begin_snapshot(self, zxid: int) -> tuple[Path, BinaryIO]:
+        temp = self.path / (_snapshot_name(zxid) + ".tmp")
+        return temp, open(temp, "wb")
+
+    def finish_snapshot(self, zxid: int, temp: Path, handle: BinaryIO) -> Path:
+        """fsync the temporary file, rename it into place, fsync the directory."""
+        handle.flush()
+        if self.fsync:
+            os.fsync(handle.fileno())
+        handle.close()
+        final = self.path / _snapshot_name(zxid)
+        os.replace(temp, final)
+        if self.fsync:
+            self._fsync_dir()
+        return final
+
+    def purge(self, keep_snapshots: int) -> list[Path]:
+        """Drop snapshots beyond the newest `keep_snapshots`, and log segments none needs."""
+        snapshots = self.snapshots()
+        if len(snapshots) <= keep_snapshots or keep_snapshots < 1:
+            return []
+        removed = []
+        for _, snapshot in snapshots[:-keep_snapshots]:
+            snapshot.unlink()
+            removed.append(snapshot)
+        oldest_kept = snapshots[-keep_snapshots][0]
+        segments = self.segments()
+        # A segment is needed if it may hold a txn after the oldest kept snapshot:
+        # keep the last segment starting at or before it, and everything after.
+        for index, (_first, segment) in enumerate(segments):
+            following = segments[index + 1][0] if index + 1 < len(segments) else None
+            if following is not None and following <= oldest_kept + 1:
+                segment.unlink()
+                removed.append(segment)
+        return removed
+
+
+def write_all(handle: BinaryIO, chunks: Iterable[bytes]) -> None:
+    for chunk in chunks:
+        handle.write(chunk)
