@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -90,10 +91,17 @@ def main(argv: list[str] | None = None) -> int:
     server = StandaloneServer(config)
 
     async def run() -> None:
-        async with trio.open_nursery() as nursery:
-            port = await nursery.start(server.serve)
-            # A line that scripts and tests can wait for.
-            print(f"coord-server listening on {config.host}:{port}", flush=True)
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async with trio.open_nursery() as nursery:
+                port = await nursery.start(server.serve)
+                # A line that scripts and tests can wait for.
+                print(f"coord-server listening on {config.host}:{port}", flush=True)
+                async for signum in signals:
+                    logging.getLogger("server").info(
+                        "%s: shutting down", signal.Signals(signum).name
+                    )
+                    nursery.cancel_scope.cancel()
+                    break
 
     try:
         trio.run(run)

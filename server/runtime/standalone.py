@@ -139,7 +139,15 @@ class StandaloneServer:
                 task_status.started()
         finally:
             if self.disk is not None:
-                self.disk.close()
+                disk = self.disk
+                if disk.appends:
+                    log.info(
+                        "wrote %d txns with %d fsyncs (%.1f txns per fsync)",
+                        disk.appended_txns,
+                        disk.appends,
+                        disk.appended_txns / disk.appends,
+                    )
+                disk.close()
 
     async def _open_storage(self) -> DataTree:
         config = self.config
