@@ -18,6 +18,7 @@ off, one fdatasync; a caller acknowledges nothing in the batch before
 from __future__ import annotations
 
 import fcntl
+import gc
 import logging
 import os
 from collections.abc import Iterable, Iterator
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from server.storage.codec import TxnDecodeError, decode_txn, encode_txn
+from server.storage.codec import TxnDecodeError, decode_txn, encode_txn, peek_zxid
 from server.storage.records import LOG_MAGIC, ScanEnd, encode_record, scan
 from server.storage.snapshot import LoadedSnapshot, SnapshotError, load_snapshot
 from server.tree import DataTree
@@ -142,7 +143,20 @@ class DataDir:
     # -- start-up ------------------------------------------------------------------
 
     def recover(self, *, truncate_corrupt: bool = False) -> Recovered:
-        """Load the newest valid snapshot and replay the log after it."""
+        """Load the newest valid snapshot and replay the log after it.
+
+        The cyclic garbage collector is paused while millions of long-lived
+        objects are made (it would rescan them again and again for nothing),
+        and what was loaded is then frozen out of its future scans.
+        """
+        gc.disable()
+        try:
+            return self._recover(truncate_corrupt)
+        finally:
+            gc.enable()
+            gc.freeze()
+
+    def _recover(self, truncate_corrupt: bool) -> Recovered:
         for leftover in self.path.glob("*.tmp"):
             leftover.unlink()
         loaded = self._newest_snapshot()
@@ -152,7 +166,9 @@ class DataDir:
         segments = self.segments()
         for index, (_, segment) in enumerate(segments):
             is_last = index == len(segments) - 1
-            txns, cut = self._read_segment(segment, is_last, truncate_corrupt)
+            if not is_last and segments[index + 1][0] <= tree.last_zxid + 1:
+                continue  # the snapshot already holds every txn in this segment
+            txns, cut = self._read_segment(segment, is_last, truncate_corrupt, tree.last_zxid)
             truncated += cut
             for txn in txns:
                 if txn.zxid <= tree.last_zxid:
@@ -176,8 +192,9 @@ class DataDir:
         return LoadedSnapshot(DataTree(), 0, 1)
 
     def _read_segment(
-        self, segment: Path, is_last: bool, truncate_corrupt: bool
+        self, segment: Path, is_last: bool, truncate_corrupt: bool, after_zxid: int = 0
     ) -> tuple[list[Txn], int]:
+        """The segment's txns after `after_zxid`, and how many torn/corrupt bytes were cut."""
         data = segment.read_bytes()
         if not data.startswith(LOG_MAGIC):
             if is_last and len(data) < len(LOG_MAGIC) and LOG_MAGIC.startswith(data):
@@ -187,6 +204,9 @@ class DataDir:
         result = scan(data, len(LOG_MAGIC))
         txns = []
         for offset, payload in result.records:
+            peeked = peek_zxid(payload)
+            if peeked is not None and peeked <= after_zxid:
+                continue
             try:
                 txns.append(decode_txn(payload))
             except TxnDecodeError as exc:

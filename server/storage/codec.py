@@ -120,3 +120,14 @@ def decode_txn(data: bytes) -> Txn:
     except Exception as exc:
         raise TxnDecodeError(f"not msgpack: {exc}") from None
     return txn_from_list(value)
+
+
+def peek_zxid(data: bytes) -> int | None:
+    """A logged txn's zxid without decoding the rest (None if the encoding is unusual).
+
+    A txn is a 5-element msgpack array whose first item is the zxid; zxids past
+    epoch 0 always take msgpack's 8-byte unsigned form.
+    """
+    if len(data) >= 10 and data[0] == 0x95 and data[1] == 0xCF:
+        return int.from_bytes(data[2:10], "big")
+    return None

@@ -25,7 +25,6 @@ from typing import Any
 
 import msgpack
 
-from coord import paths
 from coord.messages import CreateMode
 from server.storage.records import ScanEnd, encode_record, scan
 from server.tree import DataTree, Znode
@@ -111,19 +110,23 @@ def load_snapshot(data: bytes, *, name: str = "snapshot") -> LoadedSnapshot:
         raise SnapshotError(
             f"{name}: {result.end.value} at offset {result.offset}: {result.reason}"
         )
-    records = [msgpack.unpackb(payload, raw=False) for _, payload in result.records]
-    if len(records) < 2 or not isinstance(records[-1], dict) or not records[-1].get("end"):
+    records = result.records
+    if len(records) < 2:
         raise SnapshotError(f"{name}: the footer is missing (the snapshot was not finished)")
-    header = records[0]
+    footer = msgpack.unpackb(records[-1][1], raw=False)
+    if not isinstance(footer, dict) or not footer.get("end"):
+        raise SnapshotError(f"{name}: the footer is missing (the snapshot was not finished)")
+    header = msgpack.unpackb(records[0][1], raw=False)
     tree = DataTree()
     tree.nodes.clear()
     count = 0
-    for rows in records[1:-1]:
+    for _, payload in records[1:-1]:
+        rows = msgpack.unpackb(payload, raw=False)
         for row in rows:
             _load_node(tree, row)
-            count += 1
-    if count != records[-1]["nodes"]:
-        raise SnapshotError(f"{name}: footer says {records[-1]['nodes']} nodes, found {count}")
+        count += len(rows)
+    if count != footer["nodes"]:
+        raise SnapshotError(f"{name}: footer says {footer['nodes']} nodes, found {count}")
     if "/" not in tree.nodes:
         raise SnapshotError(f"{name}: the root node is missing")
     tree.last_zxid = header["zxid"]
@@ -131,25 +134,32 @@ def load_snapshot(data: bytes, *, name: str = "snapshot") -> LoadedSnapshot:
     return LoadedSnapshot(tree, header["zxid"], count)
 
 
+_MODES = {int(mode): mode for mode in CreateMode}
+
+
 def _load_node(tree: DataTree, row: list[Any]) -> None:
     (path, data, czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion, owner, mode,
      ttl_ms) = row  # fmt: skip
-    node = Znode(data, czxid, ctime, CreateMode(mode), owner, ttl_ms)
+    create_mode = _MODES[mode]
+    node = Znode(data, czxid, ctime, create_mode, owner, ttl_ms)
     node.mzxid, node.pzxid, node.mtime = mzxid, pzxid, mtime
     node.version, node.cversion, node.aversion = version, cversion, aversion
+    nodes = tree.nodes
     if path != "/":
-        parent = tree.nodes.get(paths.parent(path))
+        cut = path.rfind("/")
+        parent = nodes.get(path[:cut] or "/")
         if parent is None:
             # Its parent was deleted while the snapshot was being taken; the log's
             # replay deletes this node too. Keep it out of the tree meanwhile.
             return
         if parent.children is None:
-            parent.children = set()
-        parent.children.add(paths.basename(path))
-    tree.nodes[path] = node
+            parent.children = {path[cut + 1 :]}
+        else:
+            parent.children.add(path[cut + 1 :])
+    nodes[path] = node
     if owner:
         tree.ephemerals.setdefault(owner, set()).add(path)
-    if node.mode.is_container:
+    if create_mode is CreateMode.CONTAINER:
         tree.containers.add(path)
-    elif node.mode.is_ttl:
+    elif create_mode.is_ttl:
         tree.ttl_nodes.add(path)

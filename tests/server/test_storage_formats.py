@@ -7,7 +7,7 @@ import random
 import pytest
 
 from coord.messages import CreateMode
-from server.storage.codec import TxnDecodeError, decode_txn, encode_txn
+from server.storage.codec import TxnDecodeError, decode_txn, encode_txn, peek_zxid
 from server.storage.records import LOG_MAGIC, ScanEnd, encode_record, scan
 from server.storage.snapshot import FuzzySnapshot, SnapshotError, load_snapshot, snapshot_chunks
 from server.txn import (
@@ -173,3 +173,11 @@ def test_session_close_replayed_over_a_snapshot_that_already_holds_it():
         if txn.zxid > before:
             loaded.tree.apply(txn)
     assert tree_state(loaded.tree) == tree_state(maker.tree)
+
+
+def test_peek_zxid_agrees_with_a_full_decode():
+    for body in ALL_BODIES:
+        for zxid in [(1 << 32) | 1, (7 << 32) | 123456, (1 << 62) + 5]:
+            txn = Txn(TxnHeader(zxid, 1, 2, 3), body)
+            assert peek_zxid(encode_txn(txn)) == zxid
+    assert peek_zxid(b"\x01") is None
