@@ -27,7 +27,7 @@ order, which makes tests and logs repeatable.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from coord.messages import EventType, WatchedEvent, WatcherType
@@ -193,9 +193,3 @@ def split_set_watches(
     if used:
         bodies.append(current)
     return bodies
-
-
-def iter_paths(lists: dict[str, list[str]]) -> Iterable[str]:
-    """Every path in a set_watches() result (for logs and tests)."""
-    for paths in lists.values():
-        yield from paths

@@ -1,0 +1,97 @@
+"""The trio client library of the coordination service.
+
+    from client import Client, NoNodeError
+
+    async with Client("127.0.0.1:2281", session_timeout=10) as zk:
+        await zk.ensure_path("/app")
+        path = await zk.create("/app/worker-", b"", ephemeral=True, sequential=True)
+
+See client.client for how sessions, reconnects and watches work. The error
+classes are coord.errors', re-exported so that users import from one place.
+"""
+
+from coord.errors import (
+    APIError,
+    AuthFailedError,
+    BadArgumentsError,
+    BadVersionError,
+    ConnectionLossError,
+    CoordError,
+    DataInconsistencyError,
+    DataTooLargeError,
+    FrameTooLargeError,
+    InvalidACLError,
+    InvalidPathError,
+    InvalidTTLError,
+    KeeperError,
+    MalformedFrameError,
+    MarshallingError,
+    NoAuthError,
+    NoChildrenForEphemeralsError,
+    NodeExistsError,
+    NoNodeError,
+    NotEmptyError,
+    NoWatcherError,
+    OperationTimeoutError,
+    ProtocolError,
+    RequestTimeoutError,
+    RolledBackError,
+    RuntimeInconsistencyError,
+    ServerSystemError,
+    SessionClosedError,
+    SessionExpiredError,
+    SessionMovedError,
+    ThrottledError,
+    UnimplementedError,
+)
+from coord.messages import EventType, Stat, WatchedEvent, WatcherType
+
+from .client import Client
+from .states import ClientState
+from .streams import StateStream, StreamOverflowError, WatchStream
+from .transaction import Transaction
+
+__all__ = [
+    "APIError",
+    "AuthFailedError",
+    "BadArgumentsError",
+    "BadVersionError",
+    "Client",
+    "ClientState",
+    "ConnectionLossError",
+    "CoordError",
+    "DataInconsistencyError",
+    "DataTooLargeError",
+    "EventType",
+    "FrameTooLargeError",
+    "InvalidACLError",
+    "InvalidPathError",
+    "InvalidTTLError",
+    "KeeperError",
+    "MalformedFrameError",
+    "MarshallingError",
+    "NoAuthError",
+    "NoChildrenForEphemeralsError",
+    "NoNodeError",
+    "NoWatcherError",
+    "NodeExistsError",
+    "NotEmptyError",
+    "OperationTimeoutError",
+    "ProtocolError",
+    "RequestTimeoutError",
+    "RolledBackError",
+    "RuntimeInconsistencyError",
+    "ServerSystemError",
+    "SessionClosedError",
+    "SessionExpiredError",
+    "SessionMovedError",
+    "Stat",
+    "StateStream",
+    "StreamOverflowError",
+    "ThrottledError",
+    "Transaction",
+    "UnimplementedError",
+    "WatchStream",
+    "WatchedEvent",
+    "WatcherType",
+]
