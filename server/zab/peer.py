@@ -1,0 +1,695 @@
+"""ZabPeer: one ensemble member's side of the atomic broadcast, as a pure state machine.
+
+Theory of operation. The runtime (or the simulator) feeds the peer events:
+
+    peer.tick()                       a tick of time passed
+    peer.receive(sender, message)     a peer message arrived
+    peer.propose(bodies)              (leader) client writes to order; returns their txns
+    peer.ready() -> ZabReady          the work to carry out, then
+    peer.advance(ready)               it is carried out
+
+and carries out each `ZabReady` in its stated order: save the epochs, truncate
+or install a snapshot, append txns to the log durably, and only then send the
+messages and apply the committed txns. Because a message leaves only after the
+state it reports is durable, an ACK always means "on disk".
+
+Phases (Zab, DSN 2011), per role:
+
+- LOOKING: fast leader election. Each peer votes for the best (epoch, zxid, id)
+  it has heard of in the current round and broadcasts its vote; once a quorum of
+  voters agrees with its vote and a tick passes with no better vote, it decides.
+  A LOOKING peer that hears a quorum of settled peers (FOLLOWING/LEADING) name a
+  leader that says it is LEADING joins that leader.
+- Discovery: followers send FollowerInfo(accepted epoch, last zxid); the
+  would-be leader waits for a quorum, picks a new epoch above every accepted
+  epoch, sends LeaderInfo; followers accept it durably and answer AckEpoch. A
+  leader that learns of a follower with a later history than its own steps
+  down, so the leader's history is always the longest of a quorum.
+- Sync: the leader sends each follower a DIFF (txns it lacks), a TRUNC (drop
+  txns from a dead epoch the leader never had, then DIFF) or a SNAP (far
+  behind: the whole tree), then NewLeader. Once a quorum acked NewLeader the
+  leader's history is committed and it sends UpToDate; from then on it serves.
+  A follower that joins later is synced the same way, into the running epoch.
+- Broadcast: Proposal (a batch of txns) -> Ack (cumulative: "all up to zxid is
+  durable here") -> Commit once a quorum of voters acked. Observers get Inform
+  with committed txns and never count toward a quorum.
+
+Liveness: the leader pings every tick; a follower that hears nothing from its
+leader for `sync_limit` ticks (`init_limit` while syncing) goes back to
+LOOKING, and so does a leader that has not heard from a quorum for
+`sync_limit` ticks: a member cut off from the quorum stops serving.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from server.txn import Txn, TxnBody, TxnHeader
+from server.zab.messages import (
+    Ack,
+    AckEpoch,
+    Commit,
+    FollowerInfo,
+    Inform,
+    LeaderInfo,
+    NewLeader,
+    Notification,
+    PeerMessage,
+    Ping,
+    Proposal,
+    Role,
+    Sync,
+    SyncMode,
+    UpToDate,
+    Vote,
+)
+from server.zab.quorum import Quorum
+
+
+def epoch_of(zxid: int) -> int:
+    return zxid >> 32
+
+
+def make_zxid(epoch: int, counter: int) -> int:
+    return (epoch << 32) | counter
+
+
+@dataclass(slots=True)
+class ZabConfig:
+    my_id: int
+    voters: frozenset[int]
+    observers: frozenset[int] = frozenset()
+    election_ticks: int = 2
+    """Ticks between re-broadcasts of a LOOKING peer's vote."""
+    init_limit: int = 10
+    """Ticks allowed for discovery and sync."""
+    sync_limit: int = 5
+    """Ticks of silence after which a follower or a leader gives up on the other side."""
+    max_history: int = 100_000
+    """Txns kept in memory for DIFF; a follower further behind gets a SNAP."""
+
+
+@dataclass(slots=True)
+class PersistentState:
+    """What must survive a restart besides the log: Zab's acceptedEpoch and currentEpoch."""
+
+    accepted_epoch: int = 0
+    current_epoch: int = 0
+
+
+@dataclass(slots=True)
+class ZabReady:
+    """One batch of work. Carry it out in this order, then call `advance(ready)`.
+
+    1. `epochs`, if set, is saved durably.
+    2. `install_snapshot`, if set (a SYNC in SNAP mode), replaces the tree and
+       the log with the attached snapshot; else `truncate_after`, if set, drops
+       every logged txn after that zxid (and the tree is rebuilt from what stays).
+    3. `append` is written to the log durably, in order.
+    4. `messages` are sent, in order.
+    5. `commit` is applied to the tree, in order.
+    """
+
+    epochs: PersistentState | None = None
+    install_snapshot: Sync | None = None
+    truncate_after: int | None = None
+    append: list[Txn] = field(default_factory=list)
+    messages: list[tuple[int, PeerMessage]] = field(default_factory=list)
+    commit: list[Txn] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.epochs
+            or self.install_snapshot
+            or self.truncate_after is not None
+            or self.append
+            or self.messages
+            or self.commit
+        )
+
+
+@dataclass(slots=True)
+class _FollowerLink:
+    """The leader's view of one learner."""
+
+    peer: int
+    observer: bool
+    acked_zxid: int = 0
+    sent_sync: bool = False
+    """A Sync went out: from now on it gets every proposal (or inform) too, in order."""
+    sync_point: int = 0
+    """Our last zxid when its Sync went out: what it holds once it acks NewLeader."""
+    synced: bool = False
+    """It acked NewLeader: its acks count toward commits."""
+    silent_ticks: int = 0
+
+
+class ZabPeer:
+    """One member of the ensemble. See the module docstring for the protocol."""
+
+    def __init__(
+        self,
+        config: ZabConfig,
+        state: PersistentState,
+        log: Iterable[Txn] = (),
+        *,
+        last_zxid: int | None = None,
+        applied_zxid: int | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.state = PersistentState(state.accepted_epoch, state.current_epoch)
+        self.rng = rng or random.Random(config.my_id)
+        self.quorum = Quorum(config.voters)
+        self.history: list[Txn] = list(log)[-config.max_history :]
+        self.last_zxid = last_zxid if last_zxid is not None else (
+            self.history[-1].zxid if self.history else 0
+        )  # fmt: skip
+        self.applied_zxid = self.last_zxid if applied_zxid is None else applied_zxid
+        """Everything up to here was handed out in a Ready's commit (or applied before start)."""
+        self.commit_zxid = self.applied_zxid
+        self.role = Role.LOOKING
+        self.leader_id: int | None = None
+        self.epoch = 0
+        """The epoch of the leader we follow or are (0 while looking)."""
+        self.serving = False
+        """True in the broadcast phase: synced, so clients may be served."""
+        self._out = ZabReady()
+        self._silent_ticks = 0
+        # election
+        self.round = 0
+        self.vote = Vote(0, 0, config.my_id)
+        self._votes: dict[int, Vote] = {}
+        self._settled: dict[int, tuple[Vote, Role, int]] = {}
+        self._decide_at_tick = False
+        self._ticks_since_broadcast = 0
+        # leading
+        self._links: dict[int, _FollowerLink] = {}
+        self._infos: dict[int, FollowerInfo] = {}
+        self._epoch_acks: dict[int, AckEpoch] = {}
+        self._next_counter = 1
+        self._epoch_begun = False
+        self._established = False
+        self._newleader_zxid = 0
+        self._durable_zxid = self.last_zxid
+        self._history_base = self.history[0].zxid - 1 if self.history else self.last_zxid
+        """Every txn after this zxid is in `history` (the window's lower edge)."""
+        # following
+        self._synced = False
+        self._pending_commit = 0
+        self.start_election()
+
+    # -- inputs ------------------------------------------------------------------
+
+    @property
+    def is_voter(self) -> bool:
+        return self.config.my_id in self.config.voters
+
+    def tick(self) -> None:
+        if self.role is Role.LOOKING:
+            self._election_tick()
+        elif self.role is Role.LEADING:
+            self._leader_tick()
+        else:
+            self._silent_ticks += 1
+            limit = self.config.sync_limit if self._synced else self.config.init_limit
+            if self._silent_ticks > limit:
+                self.start_election()
+            elif not self.epoch and self.leader_id is not None:
+                self._send(self.leader_id, self._follower_info())  # not heard back yet
+
+    def receive(self, sender: int, message: PeerMessage) -> None:
+        if isinstance(message, Notification):
+            self._on_notification(sender, message)
+        elif self.role is Role.LEADING:
+            self._leader_receive(sender, message)
+        elif self.role in (Role.FOLLOWING, Role.OBSERVING) and sender == self.leader_id:
+            self._silent_ticks = 0
+            self._learner_receive(message)
+
+    def propose(self, bodies: list[tuple[TxnHeader, TxnBody]]) -> list[Txn]:
+        """(Leader, serving) Give each write the next zxid and broadcast the batch.
+
+        The headers' zxids are replaced; the time, session and xid stay.
+        Raises RuntimeError when this peer is not an established leader.
+        """
+        if not (self.role is Role.LEADING and self._established):
+            raise RuntimeError(f"peer {self.config.my_id} is not an established leader")
+        txns = []
+        for header, body in bodies:
+            zxid = make_zxid(self.epoch, self._next_counter)
+            self._next_counter += 1
+            txns.append(Txn(TxnHeader(zxid, header.time_ms, header.session_id, header.xid), body))
+        self._log(txns)
+        message = Proposal(self.epoch, tuple(txns))
+        for link in self._links.values():
+            if link.sent_sync and not link.observer:
+                self._send(link.peer, message)
+        return txns
+
+    def next_zxid(self) -> int:
+        """The zxid the next proposed txn will get (the leader's preparer needs it)."""
+        return make_zxid(self.epoch, self._next_counter)
+
+    def ready(self) -> ZabReady:
+        out = self._out
+        self._out = ZabReady()
+        return out
+
+    def has_ready(self) -> bool:
+        return bool(self._out)
+
+    def advance(self, ready: ZabReady) -> None:
+        """The batch is carried out: what was appended is durable; the commits applied.
+
+        Readys are carried out one at a time, in the order they were taken.
+        """
+        if ready.commit:
+            self.applied_zxid = max(self.applied_zxid, ready.commit[-1].zxid)
+        if ready.install_snapshot is not None or ready.truncate_after is not None:
+            self._durable_zxid = min(self._durable_zxid, self.last_zxid)
+        if ready.append:
+            self._durable_zxid = ready.append[-1].zxid
+            if self.role is Role.LEADING:
+                self._maybe_commit()
+
+    # -- election ----------------------------------------------------------------
+
+    def start_election(self) -> None:
+        self._become(Role.LOOKING, leader=None, epoch=0)
+        self.round += 1
+        self.vote = Vote(self.state.current_epoch, self.last_zxid, self.config.my_id)
+        self._votes = {}
+        self._settled = {}
+        if self.is_voter:
+            self._votes[self.config.my_id] = self.vote
+        self._broadcast_vote()
+
+    def _broadcast_vote(self) -> None:
+        self._ticks_since_broadcast = 0
+        note = Notification(self.vote, self.round, Role.LOOKING)
+        for peer in self._all_peers():
+            self._send(peer, note)
+
+    def _election_tick(self) -> None:
+        if self._decide_at_tick:
+            self._decide_at_tick = False
+            if self._vote_has_quorum():
+                self._decide(self.vote.leader)
+                return
+        self._ticks_since_broadcast += 1
+        if self._ticks_since_broadcast >= self.config.election_ticks:
+            self._broadcast_vote()
+
+    def _vote_has_quorum(self) -> bool:
+        supporters = {peer for peer, vote in self._votes.items() if vote == self.vote}
+        return self.quorum.is_quorum(supporters)
+
+    def _on_notification(self, sender: int, note: Notification) -> None:
+        sender_is_voter = sender in self.config.voters
+        if self.role is not Role.LOOKING:
+            if note.state is Role.LOOKING:
+                # Tell a looking peer who leads, so it can join.
+                vote = Vote(self.epoch, self.last_zxid, self.leader_id or 0)
+                self._send(sender, Notification(vote, self.round, self.role, self.epoch))
+            return
+        if note.state is Role.LOOKING:
+            if not sender_is_voter:
+                return
+            if note.round > self.round:
+                self.round = note.round
+                self._votes = {}
+                if self.is_voter:
+                    self._votes[self.config.my_id] = self.vote
+                self.vote = max(self.vote, note.vote, self._own_vote())
+                if self.is_voter:
+                    self._votes[self.config.my_id] = self.vote
+                self._broadcast_vote()
+            elif note.round < self.round:
+                self._send(sender, Notification(self.vote, self.round, Role.LOOKING))
+                return
+            elif note.vote > self.vote and self.is_voter:
+                self.vote = note.vote
+                self._votes[self.config.my_id] = self.vote
+                self._broadcast_vote()
+            elif note.vote > self.vote:
+                self.vote = note.vote
+            self._votes[sender] = note.vote
+            if self._vote_has_quorum():
+                self._decide_at_tick = True
+            return
+        # A settled peer (following or leading) told us who leads.
+        if sender_is_voter:
+            self._settled[sender] = (note.vote, note.state, note.sender_epoch)
+        leader = note.vote.leader
+        backers = {
+            peer
+            for peer, (vote, _, epoch) in self._settled.items()
+            if vote.leader == leader and epoch == note.sender_epoch
+        }
+        leader_says = self._settled.get(leader)
+        if (
+            leader_says is not None
+            and leader_says[1] is Role.LEADING
+            and leader_says[2] == note.sender_epoch
+            and self.quorum.is_quorum(backers)
+        ):
+            self._decide(leader)
+
+    def _own_vote(self) -> Vote:
+        return Vote(self.state.current_epoch, self.last_zxid, self.config.my_id)
+
+    def _decide(self, leader: int) -> None:
+        if leader == self.config.my_id and self.is_voter:
+            self._become(Role.LEADING, leader=leader, epoch=0)
+            self._infos = {
+                self.config.my_id: FollowerInfo(self.state.accepted_epoch, self.last_zxid)
+            }
+            self._epoch_acks = {}
+            self._links = {}
+            self._epoch_begun = False
+            self._established = False
+        else:
+            role = Role.FOLLOWING if self.is_voter else Role.OBSERVING
+            self._become(role, leader=leader, epoch=0)
+            self._synced = False
+            self._send(leader, self._follower_info())
+
+    def _become(self, role: Role, *, leader: int | None, epoch: int) -> None:
+        self.role = role
+        self.leader_id = leader
+        self.epoch = epoch
+        self.serving = False
+        self._silent_ticks = 0
+        self._decide_at_tick = False
+
+    # -- leading -----------------------------------------------------------------
+
+    def _leader_tick(self) -> None:
+        for link in self._links.values():
+            link.silent_ticks += 1
+        alive = {self.config.my_id} | {
+            link.peer
+            for link in self._links.values()
+            if link.silent_ticks <= self.config.sync_limit and not link.observer
+        }
+        limit = self.config.sync_limit if self._established else self.config.init_limit
+        self._silent_ticks = 0 if self.quorum.is_quorum(alive) else self._silent_ticks + 1
+        if self._silent_ticks > limit:
+            self.start_election()
+            return
+        if self.epoch:
+            ping = Ping(self.epoch, self.commit_zxid)
+            for link in self._links.values():
+                self._send(link.peer, ping)
+
+    def _leader_receive(self, sender: int, message: PeerMessage) -> None:
+        link = self._links.get(sender)
+        if link is not None:
+            link.silent_ticks = 0
+        if isinstance(message, FollowerInfo):
+            self._on_follower_info(sender, message)
+        elif isinstance(message, AckEpoch):
+            self._on_ack_epoch(sender, message)
+        elif isinstance(message, Ack) and link is not None and message.epoch == self.epoch:
+            self._on_ack(link, message.zxid)
+        # Pings from learners only refresh silent_ticks.
+
+    def _on_follower_info(self, sender: int, info: FollowerInfo) -> None:
+        self._links[sender] = _FollowerLink(sender, info.observer)
+        if self.epoch:  # the epoch is already chosen: tell the newcomer
+            self._send(sender, LeaderInfo(self.epoch))
+            return
+        self._infos[sender] = info
+        voters = {peer for peer, i in self._infos.items() if not i.observer}
+        if self.quorum.is_quorum(voters):
+            new_epoch = max(i.accepted_epoch for i in self._infos.values()) + 1
+            self.epoch = new_epoch
+            self.state.accepted_epoch = new_epoch
+            self._save_epochs()
+            for peer in self._links:
+                self._send(peer, LeaderInfo(new_epoch))
+
+    def _on_ack_epoch(self, sender: int, ack: AckEpoch) -> None:
+        if ack.epoch != self.epoch or sender not in self._links:
+            return
+        mine = (self.state.current_epoch, self.last_zxid)
+        if (ack.current_epoch, ack.last_zxid) > mine and not self._links[sender].observer:
+            # A follower has a later history than ours: we must not lead.
+            self.start_election()
+            return
+        self._epoch_acks[sender] = ack
+        if not self._epoch_begun:
+            voters = {p for p in self._epoch_acks if not self._links[p].observer}
+            if self.quorum.is_quorum(voters | {self.config.my_id}):
+                self._begin_epoch()
+            return
+        self._sync_learner(sender, ack.last_zxid)
+
+    def _begin_epoch(self) -> None:
+        """A quorum acked the epoch: adopt it and sync everyone who acked."""
+        self._epoch_begun = True
+        self.state.current_epoch = self.epoch
+        self._save_epochs()
+        self._newleader_zxid = make_zxid(self.epoch, 0)
+        self._next_counter = 1
+        me = _FollowerLink(self.config.my_id, False, self._durable_zxid)
+        me.sent_sync = me.synced = True
+        self._links[self.config.my_id] = me
+        for peer, ack in self._epoch_acks.items():
+            self._sync_learner(peer, ack.last_zxid)
+        self._maybe_establish()
+
+    def _sync_learner(self, peer: int, their_zxid: int) -> None:
+        link = self._links[peer]
+        link.synced = False
+        link.sent_sync = True
+        link.sync_point = self.last_zxid
+        self._send(peer, self._plan_sync(their_zxid))
+        self._send(peer, NewLeader(self.epoch, self._newleader_zxid))
+
+    def _plan_sync(self, their_zxid: int) -> Sync:
+        """DIFF if our window covers what they lack, TRUNC if they diverge, else SNAP."""
+        if their_zxid == self.last_zxid:
+            return Sync(self.epoch, SyncMode.DIFF, 0, 0, (), self.commit_zxid)
+        if their_zxid == self._history_base or self._index(their_zxid) is not None:
+            return Sync(self.epoch, SyncMode.DIFF, 0, 0, self._after(their_zxid), self.commit_zxid)
+        if their_zxid > self._history_base:
+            # They hold txns we never had (from a dead epoch): drop those, then DIFF.
+            kept = len(self.history) - len(self._after(their_zxid))
+            base = self.history[kept - 1].zxid if kept else self._history_base
+            if base >= self._history_base and (kept or base == 0):
+                return Sync(
+                    self.epoch, SyncMode.TRUNC, base, 0, self._after(base), self.commit_zxid
+                )
+        return Sync(
+            self.epoch,
+            SyncMode.SNAP,
+            0,
+            self.applied_zxid,
+            self._after(self.applied_zxid),
+            self.commit_zxid,
+        )
+
+    def _index(self, zxid: int) -> int | None:
+        history = self.history
+        lo, hi = 0, len(history)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if history[mid].zxid < zxid:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < len(history) and history[lo].zxid == zxid:
+            return lo
+        return None
+
+    def _after(self, zxid: int) -> tuple[Txn, ...]:
+        history = self.history
+        lo, hi = 0, len(history)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if history[mid].zxid <= zxid:
+                lo = mid + 1
+            else:
+                hi = mid
+        return tuple(history[lo:])
+
+    def _on_ack(self, link: _FollowerLink, zxid: int) -> None:
+        if zxid == self._newleader_zxid and link.sent_sync and not link.synced:
+            link.synced = True
+            link.acked_zxid = max(link.acked_zxid, link.sync_point)
+            if self._established:
+                self._send(link.peer, UpToDate(self.epoch, self.commit_zxid))
+            else:
+                self._maybe_establish()
+            self._maybe_commit()
+            return
+        if link.synced:
+            link.acked_zxid = max(link.acked_zxid, zxid)
+            self._maybe_commit()
+
+    def _maybe_establish(self) -> None:
+        synced = {p for p, link in self._links.items() if link.synced and not link.observer}
+        if self._established or not self.quorum.is_quorum(synced):
+            return
+        self._established = True
+        self.serving = True
+        self._maybe_commit(force_to=self.last_zxid)
+        for peer, link in self._links.items():
+            if link.synced and peer != self.config.my_id:
+                self._send(peer, UpToDate(self.epoch, self.commit_zxid))
+
+    def _maybe_commit(self, force_to: int = 0) -> None:
+        if not self._established and not force_to:
+            return
+        me = self._links.get(self.config.my_id)
+        if me is not None:
+            me.acked_zxid = self._durable_zxid
+        acks = {
+            link.peer: link.acked_zxid
+            for link in self._links.values()
+            if link.synced and not link.observer
+        }
+        target = max(force_to, self.quorum.committed(acks))
+        if target <= self.commit_zxid:
+            return
+        newly = [txn for txn in self._after(self.commit_zxid) if txn.zxid <= target]
+        self.commit_zxid = target
+        self._out.commit.extend(newly)
+        for link in self._links.values():
+            if link.peer == self.config.my_id or not link.sent_sync:
+                continue
+            if link.observer:
+                if newly:
+                    self._send(link.peer, Inform(self.epoch, tuple(newly)))
+            else:
+                self._send(link.peer, Commit(self.epoch, target))
+
+    # -- following and observing ---------------------------------------------------
+
+    def _learner_receive(self, message: PeerMessage) -> None:
+        if isinstance(message, LeaderInfo):
+            if message.epoch < self.state.accepted_epoch:
+                self.start_election()
+                return
+            if message.epoch > self.state.accepted_epoch:
+                self.state.accepted_epoch = message.epoch
+                self._save_epochs()
+            self.epoch = message.epoch
+            self._send(
+                self.leader_id,  # type: ignore[arg-type]
+                AckEpoch(message.epoch, self.state.current_epoch, self.last_zxid),
+            )
+            return
+        if getattr(message, "epoch", None) != self.epoch or not self.epoch:
+            return
+        if isinstance(message, Sync):
+            self._on_sync(message)
+        elif isinstance(message, NewLeader):
+            self.state.current_epoch = message.epoch
+            self._save_epochs()
+            self._send(self.leader_id, Ack(self.epoch, message.zxid))  # type: ignore[arg-type]
+        elif isinstance(message, UpToDate):
+            self._synced = True
+            self.serving = True
+            self._commit_to(message.commit_zxid)
+        elif isinstance(message, Proposal):
+            self._on_proposal(message)
+        elif isinstance(message, Commit):
+            self._commit_to(message.zxid)
+        elif isinstance(message, Inform):
+            fresh = [txn for txn in message.txns if txn.zxid > self.last_zxid]
+            if fresh and fresh[0].zxid != self._expected_next(fresh[0].zxid):
+                self._resync()
+                return
+            self._log(fresh)
+            self._commit_to(message.txns[-1].zxid if message.txns else 0)
+        elif isinstance(message, Ping):
+            self._send(self.leader_id, Ping(self.epoch, self.last_zxid))  # type: ignore[arg-type]
+            if self._synced:
+                self._commit_to(message.commit_zxid)
+
+    def _on_sync(self, sync: Sync) -> None:
+        if sync.mode is SyncMode.SNAP:
+            self._out.install_snapshot = sync
+            self.history = []
+            self._history_base = sync.snapshot_zxid
+            self.last_zxid = sync.snapshot_zxid
+            self.applied_zxid = sync.snapshot_zxid
+            self.commit_zxid = sync.snapshot_zxid
+        elif sync.mode is SyncMode.TRUNC:
+            self._out.truncate_after = sync.truncate_to
+            self.history = [txn for txn in self.history if txn.zxid <= sync.truncate_to]
+            self._history_base = min(self._history_base, sync.truncate_to)
+            self.last_zxid = sync.truncate_to
+            if self.applied_zxid > sync.truncate_to:
+                self.applied_zxid = sync.truncate_to  # the runtime rebuilds the tree
+            self.commit_zxid = min(self.commit_zxid, sync.truncate_to)
+        self._log([txn for txn in sync.txns if txn.zxid > self.last_zxid])
+        self._pending_commit = sync.commit_zxid
+
+    def _on_proposal(self, proposal: Proposal) -> None:
+        fresh = [txn for txn in proposal.txns if txn.zxid > self.last_zxid]
+        if not fresh:
+            return  # a duplicate
+        if fresh[0].zxid != self._expected_next(fresh[0].zxid):
+            self._resync()  # a gap: we missed a proposal
+            return
+        self._log(fresh)
+        self._send(self.leader_id, Ack(self.epoch, self.last_zxid))  # type: ignore[arg-type]
+
+    def _expected_next(self, zxid: int) -> int:
+        """What the next txn's zxid must be for the log to have no gap."""
+        if epoch_of(zxid) != epoch_of(self.last_zxid):
+            return make_zxid(epoch_of(zxid), 1)
+        return self.last_zxid + 1
+
+    def _resync(self) -> None:
+        """Something was lost on the way: ask the leader to sync us again."""
+        self._synced = False
+        self.serving = False
+        self.epoch = 0
+        self._send(self.leader_id, self._follower_info())  # type: ignore[arg-type]
+
+    def _follower_info(self) -> FollowerInfo:
+        return FollowerInfo(self.state.accepted_epoch, self.last_zxid, observer=not self.is_voter)
+
+    def _commit_to(self, zxid: int) -> None:
+        zxid = min(zxid, self.last_zxid)
+        if not self._synced:
+            self._pending_commit = max(self._pending_commit, zxid)
+            return
+        zxid = max(zxid, self._pending_commit)
+        self._pending_commit = 0
+        if zxid <= self.commit_zxid:
+            return
+        start = max(self.commit_zxid, self.applied_zxid)
+        newly = [txn for txn in self._after(start) if txn.zxid <= zxid]
+        self.commit_zxid = zxid
+        self._out.commit.extend(newly)
+
+    # -- shared --------------------------------------------------------------------
+
+    def _log(self, txns: list[Txn]) -> None:
+        if not txns:
+            return
+        self.history.extend(txns)
+        excess = len(self.history) - self.config.max_history
+        if excess > 0:
+            self._history_base = self.history[excess - 1].zxid
+            del self.history[:excess]
+        self.last_zxid = txns[-1].zxid
+        self._out.append.extend(txns)
+
+    def _save_epochs(self) -> None:
+        self._out.epochs = PersistentState(self.state.accepted_epoch, self.state.current_epoch)
+
+    def _send(self, peer: int, message: PeerMessage) -> None:
+        if peer != self.config.my_id:
+            self._out.messages.append((peer, message))
+
+    def _all_peers(self) -> list[int]:
+        return sorted((self.config.voters | self.config.observers) - {self.config.my_id})
