@@ -1,26 +1,34 @@
-"""ServerCore: one server's request path as a pure state machine.
+"""ServerCore: one member's client-facing request path, as a pure state machine.
 
 Theory of operation. The runtime feeds the core inputs (a connection's
-handshake, a request frame, a lost connection, the passing of time) and takes
-its output as one `Ready` batch at a time:
+handshake, a request frame, a lost connection, the passing of time, and in
+an ensemble the messages other members forward) and takes its output as one
+`Ready` batch at a time. Standalone:
 
     ready = core.ready()
     persist(ready.txns)        # durable before any message of this batch is sent
     send(ready.messages)       # in order; then close ready.closes
     core.advance(ready)        # the txns are durable: apply them
 
-A write request is prepared into a txn (server.prep) at once, against the
-pending state, and waits in the Ready until the runtime has made it durable;
-`advance` applies it to the tree, routes its watch triggers, and answers it.
-Replication (a later stage) puts a quorum between `ready` and `advance`; the
-rest stays. Nothing here reads a clock or does IO: time arrives as `now_ms`.
+In an ensemble, `ready.txns` are proposals for the atomic broadcast instead,
+`ready.peer_messages` go to other members, and the runtime calls
+`apply_committed(txns)` with what the broadcast commits.
+
+Who decides writes. Exactly one member holds a `Sequencer` (server.sequencer):
+the standalone server, or the established leader. It prepares writes into
+txns against the pending state and owns the session leases. Every other
+member forwards its clients' writes (and the session touches it saw) to the
+leader, and answers them when the txn is committed and applied here; a write
+the leader refused comes back as a ForwardReply with the error. A member that
+loses its leader closes its client connections: the clients resume their
+sessions on a member that is serving.
 
 Ordering rules, which the tests hold:
 - Per connection, replies go out in the order the requests came (FIFO), so a
   read waits behind its own session's earlier writes. Each request takes a
   slot in its connection's queue; a slot is answered when it reaches the head
   and its write (if any) has been applied. Reads are evaluated then, never
-  earlier.
+  earlier. A write's slot is found again by (session id, xid) from the txn.
 - A watch event is queued when the txn that fires it is applied, which is
   before any reply evaluated afterwards: a client sees the event before any
   reply that shows the change.
@@ -32,102 +40,115 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from coord import paths
 from coord.errors import (
     BadArgumentsError,
-    BadVersionError,
+    ConnectionLossError,
     KeeperError,
-    NoNodeError,
-    NoWatcherError,
     SessionExpiredError,
     SessionMovedError,
 )
 from coord.messages import (
+    NOTICE_XID,
     PROTOCOL_VERSION,
-    AddWatchMode,
-    AddWatchRequest,
-    CheckRequest,
     ConnectRequest,
     CreateMode,
-    EventType,
-    ExistsRequest,
-    GetChildrenRequest,
-    GetDataRequest,
-    MultiRequest,
     OpCode,
-    RemoveWatchesRequest,
     SetWatchesRequest,
-    SyncRequest,
-    WatchedEvent,
-    WatcherType,
     event_to_wire,
-    parse_multi_ops,
     parse_request_body,
 )
 from server.prep import MultiFailed, Preparer
+from server.reads import evaluate_read, set_watches
+from server.sequencer import CREATE_SESSION, Sequencer
 from server.sessions import SessionTracker
 from server.tree import ApplyResult, DataTree
-from server.txn import (
-    CloseSessionTxn,
-    CreateSessionTxn,
-    CreateTxn,
-    MultiTxn,
-    SetDataTxn,
-    Txn,
-    TxnBody,
-    TxnHeader,
-)
+from server.txn import CloseSessionTxn, CreateTxn, MultiTxn, SetDataTxn, Txn, TxnBody
 from server.watches import WatchManager
 
 log = logging.getLogger(__name__)
 
-NOTICE_XID = -3
-_WRITE_OPS = frozenset({OpCode.CREATE, OpCode.DELETE, OpCode.SET_DATA, OpCode.MULTI})
+_WRITE_OPS = frozenset(
+    {OpCode.CREATE, OpCode.DELETE, OpCode.SET_DATA, OpCode.MULTI, OpCode.CLOSE_SESSION}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardRequest:
+    """A follower's client write, sent to the leader to be sequenced."""
+
+    origin: int
+    session_id: int
+    xid: int
+    op: int
+    body: Any
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardReply:
+    """The leader refused a forwarded write: the reply frame's err and result."""
+
+    session_id: int
+    xid: int
+    err: int
+    result: Any
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTouches:
+    """Sessions a follower heard from since its last report: the leader renews their leases."""
+
+    session_ids: tuple[int, ...]
+
+
+PeerOutput = ForwardRequest | ForwardReply | SessionTouches
 
 
 @dataclass(slots=True)
 class Ready:
     """One batch of work for the runtime.
 
-    Contract: every txn in `txns` is durable before any message in `messages`
-    is sent; messages go out in list order (per connection that is the order
-    the client must see); connections in `closes` are closed after their
-    messages are sent; then the runtime calls `advance(ready)`.
+    Contract: every txn in `txns` is durable (standalone) or handed to the
+    broadcast (ensemble) before any message in `messages` is sent; messages go
+    out in list order (per connection that is the order the client must see);
+    connections in `closes` are closed after their messages are sent;
+    `peer_messages` go to the named members.
     """
 
     txns: list[Txn] = field(default_factory=list)
     messages: list[tuple[int, Any]] = field(default_factory=list)
     closes: list[int] = field(default_factory=list)
+    peer_messages: list[tuple[int, PeerOutput]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.txns or self.messages or self.closes)
+        return bool(self.txns or self.messages or self.closes or self.peer_messages)
 
 
 class _Slot:
     """A request's place in its connection's reply order."""
 
-    __slots__ = ("op", "reply", "request", "waiting_zxid", "xid")
+    __slots__ = ("op", "reply", "request", "waiting", "xid")
 
     def __init__(self, xid: int, op: int, request: Any = None) -> None:
         self.xid = xid
         self.op = op
         self.request = request
-        self.waiting_zxid = 0
+        self.waiting = False
+        """A write in flight: answered when its txn is applied (or refused)."""
         self.reply: Any = None
 
 
 class _Connection:
-    __slots__ = ("closed", "conn_id", "session_id", "slots")
+    __slots__ = ("closed", "closing", "conn_id", "session_id", "slots")
 
     def __init__(self, conn_id: int) -> None:
         self.conn_id = conn_id
         self.session_id = 0
         self.slots: deque[_Slot] = deque()
         self.closed = False
+        self.closing = False
 
 
 @dataclass(slots=True)
@@ -139,43 +160,92 @@ class CoreConfig:
     epoch: int = 1
     session_id_base: int = 0
     """Where session ids start; the runtime seeds it from the time so restarts don't reuse ids."""
+    standalone: bool = True
+    """A standalone server sequences its own writes; an ensemble member waits to be told."""
 
 
 class ServerCore:
-    """The standalone server's decisions: sessions, prep, apply, watches, replies."""
+    """A member's sessions, connections, reads, watches and replies (and the sequencer, if any)."""
 
     def __init__(self, config: CoreConfig | None = None, tree: DataTree | None = None) -> None:
         self.config = config or CoreConfig()
         self.tree = tree or DataTree()
-        self.preparer = Preparer(self.tree)
-        self.sessions = SessionTracker(
+        self.watches = WatchManager()
+        self.sequencer: Sequencer | None = None
+        self.leader_id: int | None = None
+        if self.config.standalone:
+            self.sequencer = Sequencer(
+                self.tree, self._new_tracker(), epoch=self.config.epoch, now_ms=0
+            )
+            self.leader_id = self.config.server_id
+        self._connections: dict[int, _Connection] = {}
+        self._conn_of_session: dict[int, int] = {}
+        self._waiting: dict[tuple[int, int], tuple[_Connection, _Slot]] = {}
+        self._messages: list[tuple[int, Any]] = []
+        self._closes: list[int] = []
+        self._peer_out: list[tuple[int, PeerOutput]] = []
+        self._touched: set[int] = set()
+        self._next_session_id = self.config.session_id_base or (self.config.server_id << 56) + 1
+
+    def _new_tracker(self) -> SessionTracker:
+        return SessionTracker(
             self.config.tick_ms,
             self.config.min_session_timeout_ms,
             self.config.max_session_timeout_ms,
         )
-        self.watches = WatchManager()
-        self._connections: dict[int, _Connection] = {}
-        self._conn_of_session: dict[int, int] = {}
-        self._waiting: dict[int, tuple[_Connection, _Slot]] = {}
-        self._unpersisted: list[Txn] = []
-        self._messages: list[tuple[int, Any]] = []
-        self._closes: list[int] = []
-        epoch_base = self.config.epoch << 32
-        self._next_zxid = max(self.tree.last_zxid, epoch_base) + 1
-        self._next_session_id = self.config.session_id_base or (self.config.server_id << 56) + 1
+
+    @property
+    def sessions(self) -> SessionTracker:
+        """The session leases (held by the sequencer; an empty tracker on a follower)."""
+        return self.sequencer.sessions if self.sequencer is not None else self._new_tracker()
+
+    @property
+    def preparer(self) -> Preparer:
+        assert self.sequencer is not None, "only the member that sequences writes prepares them"
+        return self.sequencer.preparer
 
     def restore_sessions(self, now_ms: int) -> int:
-        """After a restart: track every session the tree knows, each with a full lease.
+        """After a restart: give every session the tree knows a full lease from now.
 
         A session whose client is still around reconnects within its timeout;
         the others expire one timeout after the restart, and their ephemerals go.
         """
-        for session_id, (timeout_ms, password) in sorted(self.tree.sessions.items()):
-            if self.sessions.get(session_id) is None:
-                self.sessions.add(session_id, timeout_ms, password, now_ms)
+        if self.sequencer is not None:
+            for session_id in self.tree.sessions:
+                self.sequencer.sessions.touch(session_id, now_ms)
         return len(self.tree.sessions)
 
-    # -- inputs ----------------------------------------------------------------
+    # -- leadership (ensemble) -------------------------------------------------------
+
+    def become_leader(self, epoch: int, now_ms: int) -> None:
+        """This member is the established leader: sequence writes from now on."""
+        self.sequencer = Sequencer(self.tree, self._new_tracker(), epoch=epoch, now_ms=now_ms)
+        self.leader_id = self.config.server_id
+
+    def follow(self, leader_id: int) -> None:
+        """This member is synced with `leader_id`: forward writes to it."""
+        self.sequencer = None
+        self.leader_id = leader_id
+
+    def stop_serving(self) -> None:
+        """The leader is gone (or we lost our quorum): drop every client connection."""
+        self.sequencer = None
+        self.leader_id = None
+        for conn in list(self._connections.values()):
+            self._emit(
+                conn.conn_id,
+                _notice(
+                    self.tree.last_zxid,
+                    ConnectionLossError("this member lost its leader; try another member"),
+                ),
+            )
+            self._close(conn)
+
+    @property
+    def serving(self) -> bool:
+        return self.leader_id is not None
+
+    # -- inputs: clients -------------------------------------------------------------
 
     def connect(
         self, conn_id: int, request: ConnectRequest, *, now_ms: int, password: bytes
@@ -192,6 +262,9 @@ class ServerCore:
                     actual=request.protocol_version,
                 ),
             )
+            return
+        if not self.serving:
+            self._refuse(conn, ConnectionLossError("this member is not serving (no leader)"))
             return
         if request.last_zxid_seen > self.tree.last_zxid:
             self._refuse(
@@ -215,46 +288,40 @@ class ServerCore:
         session_id = self._next_session_id
         self._next_session_id += 1
         timeout = self.sessions.negotiate(request.timeout_ms)
-        self.sessions.add(session_id, timeout, password, now_ms)
         conn.session_id = session_id
         self._conn_of_session[session_id] = conn.conn_id
-        slot = _Slot(0, 0)
-        zxid = self._propose(CreateSessionTxn(session_id, timeout, password), session_id, 0, now_ms)
-        slot.waiting_zxid = zxid
+        slot = _Slot(0, CREATE_SESSION, (timeout, password))
         slot.reply = self._connect_response(session_id, timeout, password)
         conn.slots.append(slot)
-        self._waiting[zxid] = (conn, slot)
+        try:
+            self._submit(conn, slot, now_ms)
+        except KeeperError as exc:
+            conn.slots.clear()
+            self._refuse(conn, exc)
 
     def _resume_session(self, conn: _Connection, request: ConnectRequest, now_ms: int) -> None:
-        session = self.sessions.get(request.session_id)
-        if session is None or session.closing or session.password != request.password:
+        known = self.tree.sessions.get(request.session_id)
+        if known is None or known[1] != request.password:
             error = SessionExpiredError(
                 f"session {request.session_id:#x} has expired or does not exist",
                 actual=request.session_id,
             )
             self._refuse(conn, error)
             return
-        previous = self._conn_of_session.get(session.session_id)
+        timeout_ms, password = known
+        session_id = request.session_id
+        previous = self._conn_of_session.get(session_id)
         if previous is not None and previous != conn.conn_id:
             old = self._connections.get(previous)
             if old is not None:
-                self._emit(
-                    old.conn_id,
-                    _notice(
-                        self.tree.last_zxid,
-                        SessionMovedError(
-                            f"session {session.session_id:#x} moved to another connection"
-                        ),
-                    ),
-                )
+                moved = SessionMovedError(f"session {session_id:#x} moved to another connection")
+                self._emit(old.conn_id, _notice(self.tree.last_zxid, moved))
                 self._close(old)
-        conn.session_id = session.session_id
-        self._conn_of_session[session.session_id] = conn.conn_id
-        self.sessions.touch(session.session_id, now_ms)
+        conn.session_id = session_id
+        self._conn_of_session[session_id] = conn.conn_id
+        self._touch(session_id, now_ms)
         slot = _Slot(0, 0)
-        slot.reply = self._connect_response(
-            session.session_id, session.timeout_ms, session.password
-        )
+        slot.reply = self._connect_response(session_id, timeout_ms, password)
         conn.slots.append(slot)
         self._flush(conn)
 
@@ -263,33 +330,25 @@ class ServerCore:
         conn = self._connections.get(conn_id)
         if conn is None or conn.closed:
             return
-        session = self.sessions.get(conn.session_id)
         if op == OpCode.PING:
-            if session is not None:
-                self.sessions.touch(session.session_id, now_ms)
+            if conn.session_id:
+                self._touch(conn.session_id, now_ms)
             self._emit(conn_id, [xid, self.tree.last_zxid, 0, None])
             return
         slot = _Slot(xid, op)
         conn.slots.append(slot)
-        if session is None or session.closing:
-            slot.reply = _error_reply(
-                xid,
-                self.tree.last_zxid,
-                SessionExpiredError(f"session {conn.session_id:#x} has expired or is closing"),
-            )
+        if not conn.session_id or conn.closing or self._lease_ended(conn.session_id):
+            error = SessionExpiredError(f"session {conn.session_id:#x} is closing")
+            slot.reply = _error_reply(xid, self.tree.last_zxid, error)
             self._flush(conn)
             return
-        self.sessions.touch(session.session_id, now_ms)
+        self._touch(conn.session_id, now_ms)
         try:
             slot.request = parse_request_body(op, body)
             if op in _WRITE_OPS:
-                self._prepare(conn, slot, now_ms)
-            elif op == OpCode.CLOSE_SESSION:
-                session.closing = True
-                txn = self.preparer.prepare_close_session(
-                    session.session_id, expired=False, zxid=self._next_zxid
-                )
-                self._wait_for(conn, slot, self._propose(txn, session.session_id, xid, now_ms))
+                if op == OpCode.CLOSE_SESSION:
+                    conn.closing = True
+                self._submit(conn, slot, now_ms)
         except KeeperError as exc:
             slot.reply = _error_reply(xid, self.tree.last_zxid, exc)
         except MultiFailed as failed:
@@ -303,109 +362,177 @@ class ServerCore:
             self._drop_connection(conn)
 
     def tick(self, now_ms: int) -> None:
-        """Time passed: expire sessions whose lease ran out, reap TTL nodes and containers."""
-        for session_id in self.sessions.expired(now_ms):
-            txn = self.preparer.prepare_close_session(
-                session_id, expired=True, zxid=self._next_zxid
-            )
-            self._propose(txn, session_id, 0, now_ms)
-        for path in sorted(self.tree.ttl_nodes | self.tree.containers):
-            reap = self.preparer.prepare_reap(path, now_ms=now_ms, zxid=self._next_zxid)
-            if reap is not None:
-                self._propose(reap, 0, 0, now_ms)
+        """Time passed: the sequencer (if here) expires leases and reaps TTLs and containers."""
+        if self.sequencer is not None:
+            self.sequencer.tick(now_ms)
 
-    # -- outputs ---------------------------------------------------------------
+    # -- inputs: other members (ensemble) ---------------------------------------------
+
+    def forwarded(self, request: ForwardRequest, *, now_ms: int) -> None:
+        """(Leader) A follower's client write: sequence it, or send back why not."""
+        error: KeeperError | None = None
+        result: Any = None
+        try:
+            if self.sequencer is None:
+                raise ConnectionLossError("this member is not the leader any more")
+            parsed = (
+                tuple(request.body)
+                if request.op == CREATE_SESSION
+                else parse_request_body(request.op, request.body)
+            )
+            self.sequencer.submit(request.session_id, request.xid, request.op, parsed, now_ms)
+            return
+        except KeeperError as exc:
+            error = exc
+        except MultiFailed as failed:
+            result = _multi_failure(failed)
+        reply = ForwardReply(
+            request.session_id,
+            request.xid,
+            error.code if error is not None else 0,
+            error.to_wire() if error is not None else result,
+        )
+        self._peer_out.append((request.origin, reply))
+
+    def forward_refused(self, reply: ForwardReply) -> None:
+        """(Follower) The leader refused one of our clients' writes: answer its slot."""
+        waiting = self._waiting.pop((reply.session_id, reply.xid), None)
+        if waiting is None:
+            return
+        conn, slot = waiting
+        slot.waiting = False
+        if slot.op == CREATE_SESSION:
+            conn.slots.clear()
+            self._refuse(conn, KeeperError.from_wire(reply.err, reply.result))
+            return
+        slot.reply = [slot.xid, self.tree.last_zxid, reply.err, reply.result]
+        self._flush(conn)
+
+    def touch_sessions(self, touches: SessionTouches, now_ms: int) -> None:
+        """(Leader) Renew the leases of sessions a follower heard from."""
+        if self.sequencer is not None:
+            for session_id in touches.session_ids:
+                self.sequencer.touch(session_id, now_ms)
+
+    def take_touches(self) -> SessionTouches | None:
+        """(Follower) The sessions heard from since the last call, for the leader."""
+        if not self._touched:
+            return None
+        touches = SessionTouches(tuple(sorted(self._touched)))
+        self._touched.clear()
+        return touches
+
+    # -- outputs ---------------------------------------------------------------------
 
     def has_ready(self) -> bool:
-        return bool(self._unpersisted or self._messages or self._closes)
+        return bool(
+            (self.sequencer is not None and self.sequencer.proposals)
+            or self._messages
+            or self._closes
+            or self._peer_out
+        )
 
     def ready(self) -> Ready:
-        """Take the pending batch. Call `advance` with it once it is carried out."""
-        batch = Ready(self._unpersisted, self._messages, self._closes)
-        self._unpersisted = []
+        """Take the pending batch."""
+        txns = self.sequencer.take_proposals() if self.sequencer is not None else []
+        batch = Ready(txns, self._messages, self._closes, self._peer_out)
         self._messages = []
         self._closes = []
+        self._peer_out = []
         return batch
 
     def advance(self, ready: Ready, *, now_ms: int | None = None) -> None:
-        """The batch's txns are durable and its messages sent: apply the txns."""
+        """(Standalone) The batch's txns are durable and its messages sent: apply the txns."""
         for txn in ready.txns:
             self._apply(txn, now_ms if now_ms is not None else txn.header.time_ms)
 
+    def apply_committed(self, txns: list[Txn], *, now_ms: int) -> None:
+        """(Ensemble) The broadcast committed these txns: apply them, in order."""
+        for txn in txns:
+            self._apply(txn, now_ms)
+
     def next_deadline_ms(self) -> int | None:
         """When `tick` next has work for sessions (the runtime may tick more often)."""
-        return self.sessions.next_deadline()
+        return self.sequencer.sessions.next_deadline() if self.sequencer is not None else None
 
     @property
     def connection_count(self) -> int:
         return len(self._connections)
 
-    # -- internals -------------------------------------------------------------
+    # -- internals -------------------------------------------------------------------
 
-    def _propose(self, body: TxnBody, session_id: int, xid: int, now_ms: int) -> int:
-        zxid = self._next_zxid
-        self._next_zxid += 1
-        self._unpersisted.append(Txn(TxnHeader(zxid, now_ms, session_id, xid), body))
-        return zxid
+    def _lease_ended(self, session_id: int) -> bool:
+        """Whether the sequencer (when it is here) already decided the session is over."""
+        if self.sequencer is None:
+            return False
+        session = self.sequencer.sessions.get(session_id)
+        return session is None or session.closing
 
-    def _wait_for(self, conn: _Connection, slot: _Slot, zxid: int) -> None:
-        slot.waiting_zxid = zxid
-        self._waiting[zxid] = (conn, slot)
-
-    def _prepare(self, conn: _Connection, slot: _Slot, now_ms: int) -> None:
-        request = slot.request
-        zxid = self._next_zxid
-        body: TxnBody
-        if slot.op == OpCode.MULTI:
-            assert isinstance(request, MultiRequest)
-            ops = parse_multi_ops(request)
-            body = self.preparer.prepare_multi(
-                ops, session_id=conn.session_id, zxid=zxid, now_ms=now_ms
-            )
+    def _touch(self, session_id: int, now_ms: int) -> None:
+        if self.sequencer is not None:
+            self.sequencer.touch(session_id, now_ms)
         else:
-            body = self.preparer.prepare_write(
-                slot.op, request, session_id=conn.session_id, zxid=zxid, now_ms=now_ms
+            self._touched.add(session_id)
+
+    def _submit(self, conn: _Connection, slot: _Slot, now_ms: int) -> None:
+        """Send a write to whoever sequences writes; its slot waits for the txn or a refusal."""
+        key = (conn.session_id, slot.xid)
+        if key in self._waiting:
+            raise BadArgumentsError(
+                f"xid {slot.xid} is already in flight for session {conn.session_id:#x}",
+                actual=slot.xid,
             )
-        self._wait_for(conn, slot, self._propose(body, conn.session_id, slot.xid, now_ms))
+        if self.sequencer is not None:
+            self.sequencer.submit(conn.session_id, slot.xid, slot.op, slot.request, now_ms)
+        elif self.leader_id is not None:
+            body = (
+                list(slot.request)
+                if slot.op == CREATE_SESSION
+                else slot.request.model_dump(mode="python")
+            )
+            forward = ForwardRequest(
+                self.config.server_id, conn.session_id, slot.xid, slot.op, body
+            )
+            self._peer_out.append((self.leader_id, forward))
+        else:
+            raise ConnectionLossError("this member has no leader; try another member")
+        slot.waiting = True
+        self._waiting[key] = (conn, slot)
 
     def _apply(self, txn: Txn, now_ms: int) -> None:
         zxid = txn.header.zxid
         result = self.tree.apply(txn)
-        self.preparer.applied(zxid)
         if result.error:
             log.error("txn %#x did not fit the tree (error %d): %r", zxid, result.error, txn)
+        if self.sequencer is not None:
+            self.sequencer.applied(txn, result, now_ms)
         for kind, path in result.triggers:
             for watcher, event in self.watches.trigger(kind, path, zxid):
                 self._emit(watcher, event_to_wire(event))  # type: ignore[arg-type]
         body = txn.body
         if isinstance(body, CloseSessionTxn):
             self._session_closed(body, zxid)
-        waiting = self._waiting.pop(zxid, None)
-        if waiting is not None:
-            conn, slot = waiting
-            if slot.reply is None:
-                slot.reply = [slot.xid, zxid, 0, _result_to_wire(body, result)]
-            elif isinstance(slot.reply, dict):  # a new session's connect response
-                slot.reply["zxid"] = zxid
-            slot.waiting_zxid = 0
-            self._flush(conn)
-            if slot.op == OpCode.CLOSE_SESSION:
-                self._close(conn)
-        for path in result.emptied_containers:
-            reap = self.preparer.prepare_reap(path, now_ms=now_ms, zxid=self._next_zxid)
-            if reap is not None:
-                self._propose(reap, 0, 0, now_ms)
+        waiting = self._waiting.pop((txn.header.session_id, txn.header.xid), None)
+        if waiting is None:
+            return
+        conn, slot = waiting
+        if slot.op == CREATE_SESSION:
+            slot.reply["zxid"] = zxid
+        else:
+            slot.reply = [slot.xid, zxid, 0, _result_to_wire(body, result)]
+        slot.waiting = False
+        self._flush(conn)
+        if slot.op == OpCode.CLOSE_SESSION:
+            self._close(conn)
 
     def _session_closed(self, body: CloseSessionTxn, zxid: int) -> None:
-        self.sessions.remove(body.session_id)
         conn_id = self._conn_of_session.pop(body.session_id, None)
         if conn_id is None or not body.expired:
             return
         conn = self._connections.get(conn_id)
         if conn is not None:
-            self._emit(
-                conn_id, _notice(zxid, SessionExpiredError(f"session {body.session_id:#x} expired"))
-            )
+            expired = SessionExpiredError(f"session {body.session_id:#x} expired")
+            self._emit(conn_id, _notice(zxid, expired))
             self._close(conn)
 
     def _flush(self, conn: _Connection) -> None:
@@ -413,7 +540,7 @@ class ServerCore:
         slots = conn.slots
         while slots and not conn.closed:
             slot = slots[0]
-            if slot.waiting_zxid:
+            if slot.waiting:
                 return
             if slot.reply is None:
                 slot.reply = self._read(conn, slot)
@@ -423,124 +550,16 @@ class ServerCore:
     def _read(self, conn: _Connection, slot: _Slot) -> list[Any]:
         zxid = self.tree.last_zxid
         try:
-            return [slot.xid, zxid, 0, self._evaluate_read(conn.conn_id, slot.op, slot.request)]
+            if slot.op == OpCode.SET_WATCHES:
+                assert isinstance(slot.request, SetWatchesRequest)
+                fired = set_watches(self.tree, self.watches, conn.conn_id, slot.request)
+                for event in fired:
+                    self._emit(conn.conn_id, event_to_wire(event))
+                return [slot.xid, zxid, 0, None]
+            result = evaluate_read(self.tree, self.watches, conn.conn_id, slot.op, slot.request)
+            return [slot.xid, zxid, 0, result]
         except KeeperError as exc:
             return _error_reply(slot.xid, zxid, exc)
-
-    def _evaluate_read(self, watcher: Hashable, op: int, request: Any) -> Any:
-        tree = self.tree
-        if op == OpCode.GET_DATA:
-            assert isinstance(request, GetDataRequest)
-            path = paths.validate(request.path)
-            node = tree.get(path)
-            if node is None:
-                raise NoNodeError(f"node {path!r} does not exist", path=path)
-            if request.watch:
-                self.watches.add_data_watch(path, watcher)
-            return [node.data, node.stat()]
-        if op == OpCode.EXISTS:
-            assert isinstance(request, ExistsRequest)
-            path = paths.validate(request.path)
-            node = tree.get(path)
-            if request.watch:
-                self.watches.add_data_watch(path, watcher)
-            return None if node is None else node.stat()
-        if op == OpCode.GET_CHILDREN:
-            assert isinstance(request, GetChildrenRequest)
-            path = paths.validate(request.path)
-            node = tree.get(path)
-            if node is None:
-                raise NoNodeError(f"node {path!r} does not exist", path=path)
-            if request.watch:
-                self.watches.add_child_watch(path, watcher)
-            children = sorted(node.children) if node.children else []
-            return [children, node.stat() if request.include_stat else None]
-        if op == OpCode.SYNC:
-            assert isinstance(request, SyncRequest)
-            return paths.validate(request.path)
-        if op == OpCode.CHECK:
-            assert isinstance(request, CheckRequest)
-            path = paths.validate(request.path)
-            node = tree.get(path)
-            if node is None:
-                raise NoNodeError(f"node {path!r} does not exist", path=path)
-            if request.version not in (-1, node.version):
-                raise BadVersionError(
-                    f"version mismatch on {path!r}: expected {request.version}, "
-                    f"actual {node.version}",
-                    path=path,
-                    expected=request.version,
-                    actual=node.version,
-                )
-            return None
-        if op == OpCode.ADD_WATCH:
-            assert isinstance(request, AddWatchRequest)
-            path = paths.validate(request.path)
-            if request.mode not in (AddWatchMode.PERSISTENT, AddWatchMode.PERSISTENT_RECURSIVE):
-                raise BadArgumentsError(
-                    f"unknown add-watch mode {request.mode} for {path!r}",
-                    path=path,
-                    expected="0 or 1",
-                    actual=request.mode,
-                )
-            self.watches.add_persistent(
-                path, watcher, recursive=request.mode == AddWatchMode.PERSISTENT_RECURSIVE
-            )
-            return None
-        if op == OpCode.REMOVE_WATCHES:
-            assert isinstance(request, RemoveWatchesRequest)
-            path = paths.validate(request.path)
-            try:
-                kind = WatcherType(request.watcher_type)
-            except ValueError:
-                raise BadArgumentsError(
-                    f"unknown watcher type {request.watcher_type} for {path!r}",
-                    path=path,
-                    expected="1..5",
-                    actual=request.watcher_type,
-                ) from None
-            if not self.watches.remove(path, watcher, kind):
-                raise NoWatcherError(f"no {kind.name.lower()} watch on {path!r}", path=path)
-            return None
-        if op == OpCode.SET_WATCHES:
-            assert isinstance(request, SetWatchesRequest)
-            self._set_watches(watcher, request)
-            return None
-        raise BadArgumentsError(f"op {op} is not a read", actual=op)
-
-    def _set_watches(self, watcher: Hashable, request: SetWatchesRequest) -> None:
-        """Re-register watches after a reconnect; fire at once what changed since then."""
-        since = request.relative_zxid
-        tree = self.tree
-        fired: list[WatchedEvent] = []
-        for path in map(paths.validate, request.data):
-            node = tree.get(path)
-            if node is None:
-                fired.append(WatchedEvent(EventType.DELETED, path, tree.last_zxid))
-            elif node.mzxid > since:
-                fired.append(WatchedEvent(EventType.CHANGED, path, node.mzxid))
-            else:
-                self.watches.add_data_watch(path, watcher)
-        for path in map(paths.validate, request.exist):
-            node = tree.get(path)
-            if node is not None:
-                fired.append(WatchedEvent(EventType.CREATED, path, node.czxid))
-            else:
-                self.watches.add_data_watch(path, watcher)
-        for path in map(paths.validate, request.child):
-            node = tree.get(path)
-            if node is None:
-                fired.append(WatchedEvent(EventType.DELETED, path, tree.last_zxid))
-            elif node.pzxid > since:
-                fired.append(WatchedEvent(EventType.CHILD, path, node.pzxid))
-            else:
-                self.watches.add_child_watch(path, watcher)
-        for path in map(paths.validate, request.persistent):
-            self.watches.add_persistent(path, watcher, recursive=False)
-        for path in map(paths.validate, request.persistent_recursive):
-            self.watches.add_persistent(path, watcher, recursive=True)
-        for event in fired:
-            self._emit(watcher, event_to_wire(event))  # type: ignore[arg-type]
 
     def _refuse(self, conn: _Connection, error: KeeperError) -> None:
         response = {
@@ -585,8 +604,8 @@ class ServerCore:
         if self._conn_of_session.get(conn.session_id) == conn.conn_id:
             del self._conn_of_session[conn.session_id]
         for slot in conn.slots:
-            if slot.waiting_zxid:
-                self._waiting.pop(slot.waiting_zxid, None)
+            if slot.waiting:
+                self._waiting.pop((conn.session_id, slot.xid), None)
         conn.slots.clear()
 
 
@@ -620,4 +639,4 @@ def _one_result(body: TxnBody, value: Any) -> Any:
     return None
 
 
-__all__ = ["CoreConfig", "CreateMode", "Ready", "ServerCore"]
+__all__ = ["CoreConfig", "CreateMode", "ForwardReply", "ForwardRequest", "Ready", "ServerCore"]

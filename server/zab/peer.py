@@ -42,7 +42,6 @@ LOOKING, and so does a leader that has not heard from a quorum for
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -157,11 +156,9 @@ class ZabPeer:
         *,
         last_zxid: int | None = None,
         applied_zxid: int | None = None,
-        rng: random.Random | None = None,
     ) -> None:
         self.config = config
         self.state = PersistentState(state.accepted_epoch, state.current_epoch)
-        self.rng = rng or random.Random(config.my_id)
         self.quorum = Quorum(config.voters)
         self.history: list[Txn] = list(log)[-config.max_history :]
         self.last_zxid = last_zxid if last_zxid is not None else (

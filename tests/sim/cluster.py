@@ -97,7 +97,6 @@ class Cluster:
             node.disk.epochs,
             node.disk.log,
             last_zxid=node.disk.last_zxid(),
-            rng=random.Random(self.rng.random()),
         )
         self._drain(node)
 
@@ -143,7 +142,11 @@ class Cluster:
                 node.applied = [t for t in node.applied if t.zxid <= cut]
         disk.log.extend(ready.append)
         for to, message in ready.messages:
-            if isinstance(message, Sync) and message.snapshot is None and message.mode.value == "snap":
+            if (
+                isinstance(message, Sync)
+                and message.snapshot is None
+                and message.mode.value == "snap"
+            ):
                 upto = message.snapshot_zxid
                 message = _with_snapshot(message, [t for t in node.applied if t.zxid <= upto])
             self.network.append((node.node_id, to, message))
@@ -155,7 +158,7 @@ class Cluster:
 
     def step(self) -> None:
         self.time += 1
-        if self.network and self.rng.random() < 0.8:
+        if self.network and self.rng.random() < 0.97:
             index = self.rng.randrange(len(self.network)) if self.faults.reorder else 0
             sender, to, message = self.network.pop(index)
             target = self.nodes.get(to)
@@ -169,16 +172,17 @@ class Cluster:
             target.peer.receive(sender, message)
             self._drain(target)
         else:
-            node = self.nodes[self.rng.choice(sorted(self.nodes))]
-            if node.peer is None:
-                if self.rng.random() < self.faults.restart:
-                    self.restart(node.node_id)
-                return
-            if self.rng.random() < self.faults.crash:
-                self.crash(node.node_id)
-                return
-            node.peer.tick()
-            self._drain(node)
+            # Time passes for every node at once: clocks run at the same rate.
+            for node in [self.nodes[i] for i in sorted(self.nodes)]:
+                if node.peer is None:
+                    if self.rng.random() < self.faults.restart:
+                        self.restart(node.node_id)
+                    continue
+                if self.rng.random() < self.faults.crash:
+                    self.crash(node.node_id)
+                    continue
+                node.peer.tick()
+                self._drain(node)
         self._note_leaders()
 
     def _note_leaders(self) -> None:
