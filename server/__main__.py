@@ -14,6 +14,7 @@ from server.config import ConfigError, load_config
 from server.runtime import StandaloneServer
 from server.runtime.disk import StorageError
 from server.runtime.inspect import dump_log, dump_snapshot
+from server.runtime.member import EnsembleMember
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a coordination server (standalone, on 127.0.0.1:2281 by default).",
     )
     parser.add_argument("--config", type=Path, help="a TOML file with the settings")
+    parser.add_argument(
+        "--id", type=int, dest="member_id", help="which member of the config's [ensemble] this is"
+    )
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="client port (default 2281; 0 picks a free one)")
     parser.add_argument("--data-dir", type=Path, help="where data is kept (default ./coord-data)")
@@ -67,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("dump-log", "dump-snapshot"):
         return inspect_main(argv)
+    if argv and argv[0] == "ensemble":
+        from server.runtime.local_ensemble import local_ensemble_main
+
+        return local_ensemble_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(),
@@ -84,11 +92,12 @@ def main(argv: list[str] | None = None) -> int:
                 "snapshot_every": args.snapshot_every,
                 "truncate_corrupt_log": args.truncate_corrupt_log,
             },
+            member_id=args.member_id,
         )
     except ConfigError as exc:
         print(f"coord-server: {exc}", file=sys.stderr)
         return 2
-    server = StandaloneServer(config)
+    server = StandaloneServer(config) if config.ensemble is None else EnsembleMember(config)
 
     async def run() -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:

@@ -13,6 +13,49 @@ class ConfigError(Exception):
     """The configuration file or flags are invalid; the message says which setting and why."""
 
 
+class MemberSpec(BaseModel):
+    """One ensemble member: where its clients and its peers reach it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: int = Field(ge=1, le=255)
+    host: str = "127.0.0.1"
+    client_port: int = Field(ge=0, le=65535)
+    peer_port: int = Field(ge=0, le=65535)
+    observer: bool = False
+    data_dir: Path | None = None
+
+
+class EnsembleSpec(BaseModel):
+    """The whole ensemble, as every member's config file describes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tick_ms: int = Field(default=200, ge=1)
+    init_limit: int = Field(default=10, ge=1, description="ticks allowed for sync")
+    sync_limit: int = Field(default=5, ge=1, description="ticks of silence before giving up")
+    data_root: Path = Path("coord-data")
+    member: list[MemberSpec]
+
+    @property
+    def voters(self) -> frozenset[int]:
+        return frozenset(m.id for m in self.member if not m.observer)
+
+    @property
+    def observers(self) -> frozenset[int]:
+        return frozenset(m.id for m in self.member if m.observer)
+
+    def get(self, member_id: int) -> MemberSpec:
+        for member in self.member:
+            if member.id == member_id:
+                return member
+        known = ", ".join(str(m.id) for m in self.member)
+        raise ConfigError(f"member {member_id} is not in the ensemble (members: {known})")
+
+    def connection_string(self) -> str:
+        return ",".join(f"{m.host}:{m.client_port}" for m in self.member)
+
+
 class ServerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -36,13 +79,22 @@ class ServerConfig(BaseModel):
     truncate_corrupt_log: bool = Field(
         default=False, description="truncate the log at a corrupt record instead of stopping"
     )
+    ensemble: EnsembleSpec | None = None
+    """Set for an ensemble member (server_id says which); None for a standalone server."""
     max_outbound_batches: int = Field(
         default=1024, ge=1, description="queued reply batches per connection before it is cut off"
     )
 
 
-def load_config(path: Path | None, overrides: dict[str, Any]) -> ServerConfig:
-    """Read `path` (TOML, keys as in ServerConfig, optionally under [server]) and apply flags."""
+def load_config(
+    path: Path | None, overrides: dict[str, Any], *, member_id: int | None = None
+) -> ServerConfig:
+    """Read `path` (TOML, keys as in ServerConfig, optionally under [server]) and apply flags.
+
+    A file with an [ensemble] table describes an ensemble; `member_id` (--id)
+    picks which member this process is, and that member's addresses and data
+    directory become this server's.
+    """
     values: dict[str, Any] = {}
     if path is not None:
         try:
@@ -52,10 +104,15 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> ServerConfig:
             raise ConfigError(f"config file {str(path)!r} does not exist") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+        ensemble_table = document.pop("ensemble", None)
         section = document.get("server", document)
         if not isinstance(section, dict):
             raise ConfigError(f"config file {str(path)!r}: [server] must be a table")
         values.update(section)
+        if ensemble_table is not None:
+            values.update(_member_values(path, ensemble_table, member_id))
+    elif member_id is not None:
+        raise ConfigError("--id needs --config with an [ensemble] table")
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return ServerConfig.model_validate(values)
@@ -65,3 +122,28 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> ServerConfig:
             for e in exc.errors()
         )
         raise ConfigError(f"invalid configuration: {problems}") from None
+
+
+def _member_values(path: Path, table: Any, member_id: int | None) -> dict[str, Any]:
+    try:
+        ensemble = EnsembleSpec.model_validate(table)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"ensemble.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"config file {str(path)!r}: {problems}") from None
+    ids = [m.id for m in ensemble.member]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"config file {str(path)!r}: member ids repeat: {ids}")
+    if member_id is None:
+        raise ConfigError(f"config file {str(path)!r} describes an ensemble: say which member "
+                          f"this is with --id (one of {sorted(ids)})")  # fmt: skip
+    member = ensemble.get(member_id)
+    return {
+        "ensemble": ensemble,
+        "server_id": member.id,
+        "host": member.host,
+        "port": member.client_port,
+        "tick_ms": ensemble.tick_ms,
+        "data_dir": member.data_dir or ensemble.data_root / str(member.id),
+    }

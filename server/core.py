@@ -241,6 +241,13 @@ class ServerCore:
             )
             self._close(conn)
 
+    def reset_tree(self, tree: DataTree) -> None:
+        """(Not serving) The tree was rebuilt (a truncated log, or a leader's snapshot)."""
+        assert not self._connections, "the tree is only replaced while no client is served"
+        self.tree = tree
+        self.watches = WatchManager()
+        self.sequencer = None
+
     @property
     def serving(self) -> bool:
         return self.leader_id is not None

@@ -321,6 +321,51 @@ class DataDir:
         self.last_zxid = min(self.last_zxid, zxid)
         return removed
 
+    # -- the ensemble's epochs and snapshot installs -----------------------------------
+
+    def load_epochs(self) -> tuple[int, int]:
+        """Zab's (acceptedEpoch, currentEpoch), (0, 0) for a new directory."""
+        path = self.path / "epochs"
+        if not path.exists():
+            return 0, 0
+        text = path.read_text().split()
+        try:
+            return int(text[0]), int(text[1])
+        except (IndexError, ValueError):
+            raise StorageError(f"{path}: expected two integers, got {text!r}") from None
+
+    def save_epochs(self, accepted: int, current: int) -> None:
+        """Write the epochs durably (temporary file, fsync, rename, fsync the directory)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        temp = self.path / "epochs.tmp"
+        with open(temp, "w") as handle:
+            handle.write(f"{accepted} {current}\n")
+            handle.flush()
+            if self.fsync:
+                os.fsync(handle.fileno())
+        os.replace(temp, self.path / "epochs")
+        if self.fsync:
+            self._fsync_dir()
+
+    def install_snapshot(self, zxid: int, data: bytes) -> LoadedSnapshot:
+        """Replace everything with a leader's snapshot: write it, drop every log segment."""
+        loaded = load_snapshot(data, name=f"snapshot from the leader at {zxid:#x}")
+        temp, handle = self.begin_snapshot(zxid)
+        handle.write(data)
+        self.finish_snapshot(zxid, temp, handle)
+        if self._segment is not None:
+            self._segment.close()
+            self._segment = None
+        for _, segment in self.segments():
+            segment.unlink()
+        for snap_zxid, snapshot in self.snapshots():
+            if snap_zxid > zxid:
+                snapshot.unlink()
+        if self.fsync:
+            self._fsync_dir()
+        self.last_zxid = zxid
+        return loaded
+
     # -- snapshots -----------------------------------------------------------------
 
     def begin_snapshot(self, zxid: int) -> tuple[Path, BinaryIO]:

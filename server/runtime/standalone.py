@@ -199,7 +199,11 @@ class StandaloneServer:
         if self.disk is None or not txns:
             return
         await trio.to_thread.run_sync(self.disk.append, txns)
-        self._since_snapshot += len(txns)
+        self._note_appended(len(txns))
+
+    def _note_appended(self, count: int) -> None:
+        """Start a background snapshot once enough txns were logged since the last one."""
+        self._since_snapshot += count
         if self._since_snapshot >= self.config.snapshot_every and self._snapshot_idle.is_set():
             self._since_snapshot = 0
             self._snapshot_idle = trio.Event()

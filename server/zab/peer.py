@@ -156,6 +156,7 @@ class ZabPeer:
         *,
         last_zxid: int | None = None,
         applied_zxid: int | None = None,
+        history_base: int | None = None,
     ) -> None:
         self.config = config
         self.state = PersistentState(state.accepted_epoch, state.current_epoch)
@@ -191,7 +192,9 @@ class ZabPeer:
         self._established = False
         self._newleader_zxid = 0
         self._durable_zxid = self.last_zxid
-        self._history_base = self.history[0].zxid - 1 if self.history else self.last_zxid
+        if history_base is None:
+            history_base = self.history[0].zxid - 1 if self.history else self.last_zxid
+        self._history_base = history_base
         """Every txn after this zxid is in `history` (the window's lower edge)."""
         # following
         self._synced = False
@@ -245,6 +248,24 @@ class ZabPeer:
             if link.sent_sync and not link.observer:
                 self._send(link.peer, message)
         return txns
+
+    def propose_txns(self, txns: list[Txn]) -> None:
+        """(Leader, serving) Broadcast txns whose zxids the leader's sequencer already chose.
+
+        They must continue this epoch's sequence without a gap (see `next_zxid`).
+        """
+        if not (self.role is Role.LEADING and self._established):
+            raise RuntimeError(f"peer {self.config.my_id} is not an established leader")
+        for txn in txns:
+            expected = make_zxid(self.epoch, self._next_counter)
+            if txn.zxid != expected:
+                raise ValueError(f"proposal zxid {txn.zxid:#x} is not the next one, {expected:#x}")
+            self._next_counter += 1
+        self._log(list(txns))
+        message = Proposal(self.epoch, tuple(txns))
+        for link in self._links.values():
+            if link.sent_sync and not link.observer:
+                self._send(link.peer, message)
 
     def next_zxid(self) -> int:
         """The zxid the next proposed txn will get (the leader's preparer needs it)."""

@@ -1,0 +1,240 @@
+"""The trio runtime of an ensemble member: the standalone runtime plus a ZabPeer and peer links.
+
+What it adds to StandaloneServer (whose client listener, connection handling
+and snapshots it reuses):
+
+- the ZabPeer (server.zab.peer), fed peer messages and ticks;
+- the Ready loop, which takes the ServerCore's proposals to the ZabPeer, then
+  carries out the ZabPeer's Ready in its stated order (epochs, snapshot
+  install or truncation, log append with one fsync, messages, commits), and
+  after every step lines the core's role up with the peer's: established
+  leader -> the core sequences writes; synced follower or observer -> the core
+  forwards writes to the leader; neither -> the core drops its clients;
+- every tick, a follower reports the sessions it heard from to the leader.
+
+Decisions stay in the pure cores; this module only moves messages, files and
+time between them.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import trio
+
+from server.config import EnsembleSpec, ServerConfig
+from server.core import CoreConfig, ForwardReply, ForwardRequest, ServerCore, SessionTouches
+from server.runtime.peers import PeerNetwork
+from server.runtime.standalone import Clock, StandaloneServer
+from server.storage.snapshot import snapshot_chunks
+from server.zab.codec import WireMessage
+from server.zab.messages import Role, Sync, SyncMode
+from server.zab.peer import PersistentState, ZabConfig, ZabPeer, ZabReady
+
+log = logging.getLogger(__name__)
+
+
+class EnsembleMember(StandaloneServer):
+    """One member of an ensemble: serves clients, and replicates through ZAB."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        if config.ensemble is None:
+            raise ValueError("an ensemble member needs an ensemble description")
+        super().__init__(config)
+        self.spec: EnsembleSpec = config.ensemble
+        self.zab: ZabPeer | None = None
+        self.peers: PeerNetwork | None = None
+        self.role_changes: list[tuple[Role, int | None, int]] = []
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self.clock = Clock()
+        config = self.config
+        tree = await self._open_storage()
+        assert self.disk is not None and self.recovered is not None
+        disk = self.disk
+        accepted, current = await trio.to_thread.run_sync(disk.load_epochs)
+        history = await trio.to_thread.run_sync(
+            lambda: list(disk.read_from(self.recovered.snapshot_zxid))  # type: ignore[union-attr]
+        )
+        now = self.clock.now_ms()
+        self.core = ServerCore(
+            CoreConfig(
+                tick_ms=config.tick_ms,
+                min_session_timeout_ms=config.min_session_timeout_ms,
+                max_session_timeout_ms=config.max_session_timeout_ms,
+                server_id=config.server_id,
+                session_id_base=(config.server_id << 56) | ((now << 24) & ((1 << 56) - 1)),
+                standalone=False,
+            ),
+            tree=tree,
+        )
+        self.zab = ZabPeer(
+            ZabConfig(
+                config.server_id,
+                self.spec.voters,
+                self.spec.observers,
+                init_limit=self.spec.init_limit,
+                sync_limit=self.spec.sync_limit,
+            ),
+            PersistentState(accepted, current),
+            history,
+            last_zxid=tree.last_zxid,
+            history_base=self.recovered.snapshot_zxid,
+        )
+        self.peers = PeerNetwork(config.server_id, self.spec, self._deliver)
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                await nursery.start(self.peers.serve)
+                nursery.start_soon(self._drive)
+                nursery.start_soon(self._tick)
+                self._kick()
+                task_status.started()
+        finally:
+            disk.close()
+
+    # -- inputs from other members -----------------------------------------------------
+
+    def _deliver(self, sender: int, message: WireMessage) -> None:
+        assert self.zab is not None and self.core is not None and self.clock is not None
+        if isinstance(message, ForwardRequest):
+            self.core.forwarded(message, now_ms=self.clock.now_ms())
+        elif isinstance(message, ForwardReply):
+            self.core.forward_refused(message)
+        elif isinstance(message, SessionTouches):
+            self.core.touch_sessions(message, self.clock.now_ms())
+        else:
+            self.zab.receive(sender, message)
+        self._kick()
+
+    async def _tick(self) -> None:
+        assert self.zab is not None and self.core is not None and self.clock is not None
+        interval = self.config.tick_ms / 1000.0
+        while True:
+            await trio.sleep(interval)
+            self.zab.tick()
+            self.core.tick(self.clock.now_ms())
+            if self.core.sequencer is None and self.core.leader_id is not None:
+                touches = self.core.take_touches()
+                if touches is not None:
+                    assert self.peers is not None
+                    self.peers.send(self.core.leader_id, touches)
+            self._kick()
+
+    # -- the Ready loop ------------------------------------------------------------------
+
+    async def _drive(self) -> None:
+        assert self.zab is not None and self.core is not None and self.peers is not None
+        zab, core, peers = self.zab, self.core, self.peers
+        while True:
+            await self._wake.wait()
+            self._wake = trio.Event()
+            while core.has_ready() or zab.has_ready():
+                self._line_up_roles()
+                ready = core.ready()
+                if ready.txns:
+                    if zab.role is Role.LEADING and zab.serving:
+                        zab.propose_txns(ready.txns)
+                    else:  # leadership ended between prepare and propose: drop them
+                        log.info("dropping %d proposals: no longer leading", len(ready.txns))
+                self._dispatch(ready.messages, ready.closes)
+                for member, message in ready.peer_messages:
+                    peers.send(member, message)
+                while zab.has_ready():
+                    zready = zab.ready()
+                    await self._carry_out(zready)
+                    zab.advance(zready)
+                    self._line_up_roles()
+                    self.stats.batches += 1
+
+    async def _carry_out(self, ready: ZabReady) -> None:
+        """The ZabReady contract: persist, then send, then apply."""
+        assert self.disk is not None and self.core is not None and self.clock is not None
+        assert self.peers is not None
+        disk = self.disk
+        if ready.epochs is not None:
+            epochs = ready.epochs
+            await trio.to_thread.run_sync(
+                disk.save_epochs, epochs.accepted_epoch, epochs.current_epoch
+            )
+        if ready.install_snapshot is not None:
+            await self.wait_snapshot_idle()
+            sync = ready.install_snapshot
+            assert isinstance(sync.snapshot, bytes), "a SNAP sync carries the leader's snapshot"
+            loaded = await trio.to_thread.run_sync(
+                disk.install_snapshot, sync.snapshot_zxid, sync.snapshot
+            )
+            self.core.reset_tree(loaded.tree)
+            log.info("installed the leader's snapshot at zxid %#x", sync.snapshot_zxid)
+        elif ready.truncate_after is not None:
+            await self.wait_snapshot_idle()
+            cut = ready.truncate_after
+            removed = await trio.to_thread.run_sync(disk.truncate_after, cut)
+            log.info("truncated %d txns after zxid %#x (a dead epoch's)", removed, cut)
+            if self.core.tree.last_zxid > cut:
+                recovered = await trio.to_thread.run_sync(
+                    functools.partial(disk.recover, truncate_corrupt=False)
+                )
+                self.core.reset_tree(recovered.tree)
+        if ready.append:
+            await trio.to_thread.run_sync(disk.append, ready.append)
+            self._note_appended(len(ready.append))
+            self.stats.txns += len(ready.append)
+        for member, message in ready.messages:
+            if isinstance(message, Sync) and message.mode is SyncMode.SNAP:
+                message = self._attach_snapshot(message)
+            self.peers.send(member, message)
+        if ready.commit:
+            self.core.apply_committed(ready.commit, now_ms=self.clock.now_ms())
+
+    def _attach_snapshot(self, sync: Sync) -> Sync:
+        assert self.core is not None
+        tree = self.core.tree
+        if tree.last_zxid != sync.snapshot_zxid:
+            log.warning(
+                "snapshot for a follower is at %#x, the sync said %#x",
+                tree.last_zxid,
+                sync.snapshot_zxid,
+            )
+        data = b"".join(snapshot_chunks(tree))
+        return Sync(
+            sync.epoch,
+            sync.mode,
+            sync.truncate_to,
+            tree.last_zxid,
+            tuple(t for t in sync.txns if t.zxid > tree.last_zxid),
+            sync.commit_zxid,
+            snapshot=data,
+        )
+
+    def _line_up_roles(self) -> None:
+        """Make the core's role match the peer's: sequence, forward, or stop serving."""
+        assert self.zab is not None and self.core is not None and self.clock is not None
+        zab, core = self.zab, self.core
+        if zab.has_ready():
+            return  # commits not yet applied: the tree is not caught up
+        if zab.serving and zab.role is Role.LEADING:
+            if core.sequencer is None:
+                core.become_leader(zab.epoch, self.clock.now_ms())
+                self._note_role()
+        elif zab.serving and zab.leader_id is not None:
+            if core.leader_id != zab.leader_id or core.sequencer is not None:
+                core.follow(zab.leader_id)
+                self._note_role()
+        elif core.serving:
+            core.stop_serving()
+            self._note_role()
+
+    def _note_role(self) -> None:
+        assert self.zab is not None
+        zab = self.zab
+        self.role_changes.append((zab.role, zab.leader_id, zab.epoch))
+        log.info(
+            "member %d is %s (leader %s, epoch %d, zxid %#x)",
+            self.config.server_id,
+            zab.role.value if zab.serving else "not serving",
+            zab.leader_id,
+            zab.epoch,
+            zab.last_zxid,
+        )
