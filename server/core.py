@@ -71,8 +71,10 @@ from server.watches import WatchManager
 log = logging.getLogger(__name__)
 
 _WRITE_OPS = frozenset(
-    {OpCode.CREATE, OpCode.DELETE, OpCode.SET_DATA, OpCode.MULTI, OpCode.CLOSE_SESSION}
+    {OpCode.CREATE, OpCode.DELETE, OpCode.SET_DATA, OpCode.MULTI, OpCode.CLOSE_SESSION, OpCode.SYNC}
 )
+"""Requests that go through the sequencer and the quorum. SYNC is one: it is a no-op
+txn, so a read after it on the same session sees every write committed before it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -525,6 +527,8 @@ class ServerCore:
         conn, slot = waiting
         if slot.op == CREATE_SESSION:
             slot.reply["zxid"] = zxid
+        elif slot.op == OpCode.SYNC:
+            slot.reply = [slot.xid, zxid, 0, slot.request.path]
         else:
             slot.reply = [slot.xid, zxid, 0, _result_to_wire(body, result)]
         slot.waiting = False

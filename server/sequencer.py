@@ -18,12 +18,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from coord import paths
 from coord.errors import KeeperError, SessionExpiredError
-from coord.messages import MultiRequest, OpCode, parse_multi_ops
+from coord.messages import MultiRequest, OpCode, SyncRequest, parse_multi_ops
 from server.prep import Preparer
 from server.sessions import SessionTracker
 from server.tree import ApplyResult, DataTree
 from server.txn import (
+    CheckTxn,
     CloseSessionTxn,
     CreateSessionTxn,
     Txn,
@@ -73,7 +75,12 @@ class Sequencer:
         if session is None or session.closing:
             raise SessionExpiredError(f"session {session_id:#x} has expired or is closing")
         self.sessions.touch(session_id, now_ms)
-        if op == OpCode.CLOSE_SESSION:
+        if op == OpCode.SYNC:
+            # A sync is a no-op txn: once it commits, a quorum has confirmed this leader,
+            # and a member that applied it has applied every write before it.
+            assert isinstance(request, SyncRequest)
+            body = CheckTxn(paths.validate(request.path), -1)
+        elif op == OpCode.CLOSE_SESSION:
             session.closing = True
             body = self.preparer.prepare_close_session(session_id, expired=False, zxid=zxid)
         elif op == OpCode.MULTI:

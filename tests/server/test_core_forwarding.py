@@ -1,0 +1,145 @@
+"""Two ServerCores wired by hand, as a leader and a follower: forwarding, refusals, sync.
+
+No ZAB here: the test plays the broadcast by handing the leader's proposals to
+both cores' apply_committed in order. What is checked is the follower's side
+of the request path: writes forwarded with their session and xid, answered
+when the txn is applied locally (in FIFO order with the session's reads), a
+refusal coming back as the reply, and sync as a no-op txn through the leader.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from coord.errors import BadVersionError, NodeExistsError
+from coord.framing import NEED_DATA, FrameDecoder, encode_frame
+from coord.messages import PROTOCOL_VERSION, ConnectRequest, OpCode
+from server.core import CoreConfig, ForwardReply, ForwardRequest, ServerCore, SessionTouches
+from server.zab.codec import decode_message, encode_message
+
+NOW = 1_000_000
+LEADER, FOLLOWER = 1, 2
+
+
+def _roundtrip(message: Any) -> Any:
+    """Through the peer codec and msgpack, as the runtime sends it."""
+    decoder = FrameDecoder()
+    decoder.receive_data(encode_frame(encode_message(message)))
+    frame = decoder.next_frame()
+    assert frame is not NEED_DATA
+    return decode_message(frame)
+
+
+class Pair:
+    def __init__(self) -> None:
+        self.leader = ServerCore(CoreConfig(tick_ms=100, server_id=LEADER, standalone=False))
+        self.follower = ServerCore(CoreConfig(tick_ms=100, server_id=FOLLOWER, standalone=False))
+        self.leader.become_leader(epoch=1, now_ms=NOW)
+        self.follower.follow(LEADER)
+        self.frames: dict[int, list[Any]] = {}
+        self.forwarded: list[Any] = []
+
+    def pump(self) -> None:
+        """Move everything until quiet: peer messages, proposals (committed at once), frames."""
+        while self.leader.has_ready() or self.follower.has_ready():
+            for core in (self.follower, self.leader):
+                ready = core.ready()
+                for conn, frame in ready.messages:
+                    self.frames.setdefault(conn, []).append(frame)
+                for to, message in ready.peer_messages:
+                    message = _roundtrip(message)
+                    self.forwarded.append(message)
+                    target = self.leader if to == LEADER else self.follower
+                    if isinstance(message, ForwardRequest):
+                        target.forwarded(message, now_ms=NOW)
+                    elif isinstance(message, ForwardReply):
+                        target.forward_refused(message)
+                    elif isinstance(message, SessionTouches):
+                        target.touch_sessions(message, NOW)
+                if ready.txns:
+                    for member in (self.leader, self.follower):
+                        member.apply_committed(ready.txns, now_ms=NOW)
+
+    def connect(self, conn: int) -> dict[str, Any]:
+        request = ConnectRequest(protocol_version=PROTOCOL_VERSION, timeout_ms=1000)
+        self.follower.connect(conn, request, now_ms=NOW, password=b"p" * 16)
+        self.pump()
+        return self.frames[conn].pop(0)
+
+    def send(self, conn: int, xid: int, op: int, body: dict[str, Any]) -> None:
+        self.follower.request(conn, xid, op, body, now_ms=NOW)
+
+
+def test_a_follower_forwards_session_creation_and_writes_and_answers_in_order():
+    pair = Pair()
+    hello = pair.connect(7)
+    assert hello.get("error", 0) == 0 and hello["session_id"] >> 56 == FOLLOWER
+    pair.send(7, 1, OpCode.CREATE, {"path": "/a", "data": b"1"})
+    pair.send(7, 2, OpCode.GET_DATA, {"path": "/a"})  # must see the create before it
+    pair.send(7, 3, OpCode.SET_DATA, {"path": "/a", "data": b"2", "version": 0})
+    pair.send(7, 4, OpCode.GET_DATA, {"path": "/a"})
+    pair.pump()
+    replies = pair.frames[7]
+    assert [r[0] for r in replies] == [1, 2, 3, 4]
+    assert replies[0][3][0] == "/a"
+    assert replies[1][3][0] == b"1"
+    assert replies[3][3][0] == b"2"
+    assert any(isinstance(m, ForwardRequest) and m.xid == 3 for m in pair.forwarded)
+    # The leader's tree and the follower's agree.
+    assert pair.leader.tree.get("/a").data == pair.follower.tree.get("/a").data == b"2"
+
+
+def test_a_refused_forwarded_write_comes_back_as_its_reply():
+    pair = Pair()
+    pair.connect(7)
+    pair.send(7, 1, OpCode.CREATE, {"path": "/a", "data": b""})
+    pair.send(7, 2, OpCode.CREATE, {"path": "/a", "data": b""})
+    pair.send(7, 3, OpCode.SET_DATA, {"path": "/a", "data": b"x", "version": 5})
+    pair.pump()
+    replies = pair.frames[7]
+    assert [r[0] for r in replies] == [1, 2, 3]
+    assert replies[1][2] == NodeExistsError.code
+    assert replies[2][2] == BadVersionError.code and replies[2][3]["expected"] == 5
+    assert any(isinstance(m, ForwardReply) for m in pair.forwarded)
+
+
+def test_sync_goes_through_the_leader_as_a_txn():
+    pair = Pair()
+    pair.connect(7)
+    pair.send(7, 1, OpCode.SYNC, {"path": "/"})
+    pair.pump()
+    reply = pair.frames[7][0]
+    assert reply[0] == 1 and reply[2] == 0 and reply[3] == "/"
+    assert any(isinstance(m, ForwardRequest) and m.op == OpCode.SYNC for m in pair.forwarded)
+    assert reply[1] == pair.follower.tree.last_zxid  # answered once the no-op txn applied
+
+
+def test_follower_touches_renew_leases_at_the_leader():
+    pair = Pair()
+    hello = pair.connect(7)
+    pair.send(7, 1, OpCode.EXISTS, {"path": "/"})
+    touches = pair.follower.take_touches()
+    assert touches is not None and hello["session_id"] in touches.session_ids
+    assert pair.follower.take_touches() is None  # reported once
+    session = pair.leader.sessions.get(hello["session_id"])
+    assert session is not None
+    before = session.deadline_ms
+    pair.leader.touch_sessions(touches, NOW + 5_000)
+    assert session.deadline_ms > before
+
+
+def test_losing_the_leader_drops_the_clients():
+    pair = Pair()
+    pair.connect(7)
+    pair.follower.stop_serving()
+    ready = pair.follower.ready()
+    assert 7 in ready.closes
+    refused = ServerCore(CoreConfig(tick_ms=100, server_id=3, standalone=False))
+    refused.connect(
+        9,
+        ConnectRequest(protocol_version=PROTOCOL_VERSION, timeout_ms=1000),
+        now_ms=NOW,
+        password=b"p" * 16,
+    )
+    response = refused.ready().messages[0][1]
+    assert response["error"] != 0 and "not serving" in response["message"]
