@@ -60,12 +60,22 @@ from coord.messages import (
     event_to_wire,
     parse_request_body,
 )
+from server.dedupe import WriteResults
 from server.prep import MultiFailed, Preparer
 from server.reads import evaluate_read, set_watches
-from server.sequencer import CREATE_SESSION, Sequencer
+from server.sequencer import CREATE_SESSION, AlreadyApplied, AlreadyPending, Sequencer
 from server.sessions import SessionTracker
 from server.tree import ApplyResult, DataTree
-from server.txn import CloseSessionTxn, CreateTxn, MultiTxn, SetDataTxn, Txn, TxnBody
+from server.txn import (
+    CheckTxn,
+    CloseSessionTxn,
+    CreateSessionTxn,
+    CreateTxn,
+    MultiTxn,
+    SetDataTxn,
+    Txn,
+    TxnBody,
+)
 from server.watches import WatchManager
 
 log = logging.getLogger(__name__)
@@ -171,13 +181,18 @@ class ServerCore:
 
     def __init__(self, config: CoreConfig | None = None, tree: DataTree | None = None) -> None:
         self.config = config or CoreConfig()
-        self.tree = tree or DataTree()
+        self.tree = tree if tree is not None else DataTree()
         self.watches = WatchManager()
         self.sequencer: Sequencer | None = None
         self.leader_id: int | None = None
+        self.write_results = WriteResults()
         if self.config.standalone:
             self.sequencer = Sequencer(
-                self.tree, self._new_tracker(), epoch=self.config.epoch, now_ms=0
+                self.tree,
+                self._new_tracker(),
+                epoch=self.config.epoch,
+                now_ms=0,
+                results=self.write_results,
             )
             self.leader_id = self.config.server_id
         self._connections: dict[int, _Connection] = {}
@@ -221,7 +236,9 @@ class ServerCore:
 
     def become_leader(self, epoch: int, now_ms: int) -> None:
         """This member is the established leader: sequence writes from now on."""
-        self.sequencer = Sequencer(self.tree, self._new_tracker(), epoch=epoch, now_ms=now_ms)
+        self.sequencer = Sequencer(
+            self.tree, self._new_tracker(), epoch=epoch, now_ms=now_ms, results=self.write_results
+        )
         self.leader_id = self.config.server_id
 
     def follow(self, leader_id: int) -> None:
@@ -391,6 +408,10 @@ class ServerCore:
             )
             self.sequencer.submit(request.session_id, request.xid, request.op, parsed, now_ms)
             return
+        except AlreadyPending:
+            return  # the follower's slot is answered when the txn is applied there
+        except AlreadyApplied as done:
+            result = done.result
         except KeeperError as exc:
             error = exc
         except MultiFailed as failed:
@@ -404,7 +425,8 @@ class ServerCore:
         self._peer_out.append((request.origin, reply))
 
     def forward_refused(self, reply: ForwardReply) -> None:
-        """(Follower) The leader refused one of our clients' writes: answer its slot."""
+        """(Follower) The leader answered a forwarded write without a txn: it refused it,
+        or (err 0) it was a retry of a write applied before, with its original result."""
         waiting = self._waiting.pop((reply.session_id, reply.xid), None)
         if waiting is None:
             return
@@ -492,7 +514,13 @@ class ServerCore:
                 actual=slot.xid,
             )
         if self.sequencer is not None:
-            self.sequencer.submit(conn.session_id, slot.xid, slot.op, slot.request, now_ms)
+            try:
+                self.sequencer.submit(conn.session_id, slot.xid, slot.op, slot.request, now_ms)
+            except AlreadyApplied as done:
+                slot.reply = [slot.xid, done.zxid, 0, done.result]
+                return
+            except AlreadyPending:
+                pass  # its txn is on the way; this slot takes its answer
         elif self.leader_id is not None:
             body = (
                 list(slot.request)
@@ -519,9 +547,15 @@ class ServerCore:
             for watcher, event in self.watches.trigger(kind, path, zxid):
                 self._emit(watcher, event_to_wire(event))  # type: ignore[arg-type]
         body = txn.body
+        header = txn.header
+        wire_result: Any = None
         if isinstance(body, CloseSessionTxn):
             self._session_closed(body, zxid)
-        waiting = self._waiting.pop((txn.header.session_id, txn.header.xid), None)
+            self.write_results.forget(body.session_id)
+        elif header.xid > 0 and not isinstance(body, CreateSessionTxn | CheckTxn):
+            wire_result = _result_to_wire(body, result)
+            self.write_results.record(header.session_id, header.xid, zxid, wire_result)
+        waiting = self._waiting.pop((header.session_id, header.xid), None)
         if waiting is None:
             return
         conn, slot = waiting
@@ -530,7 +564,9 @@ class ServerCore:
         elif slot.op == OpCode.SYNC:
             slot.reply = [slot.xid, zxid, 0, slot.request.path]
         else:
-            slot.reply = [slot.xid, zxid, 0, _result_to_wire(body, result)]
+            if wire_result is None:
+                wire_result = _result_to_wire(body, result)
+            slot.reply = [slot.xid, zxid, 0, wire_result]
         slot.waiting = False
         self._flush(conn)
         if slot.op == OpCode.CLOSE_SESSION:

@@ -21,6 +21,7 @@ from typing import Any
 from coord import paths
 from coord.errors import KeeperError, SessionExpiredError
 from coord.messages import MultiRequest, OpCode, SyncRequest, parse_multi_ops
+from server.dedupe import WriteResults
 from server.prep import Preparer
 from server.sessions import SessionTracker
 from server.tree import ApplyResult, DataTree
@@ -39,11 +40,32 @@ CREATE_SESSION = -10
 _WRITES = frozenset({OpCode.CREATE, OpCode.DELETE, OpCode.SET_DATA, OpCode.CHECK})
 
 
+class AlreadyApplied(Exception):
+    """A retried write that was applied before: answer it with its original result."""
+
+    def __init__(self, zxid: int, result: Any) -> None:
+        super().__init__(f"already applied at zxid {zxid:#x}")
+        self.zxid = zxid
+        self.result = result
+
+
+class AlreadyPending(Exception):
+    """A retried write whose txn is already on its way: wait for it, do not propose again."""
+
+
 class Sequencer:
     def __init__(
-        self, tree: DataTree, sessions: SessionTracker, *, epoch: int, now_ms: int
+        self,
+        tree: DataTree,
+        sessions: SessionTracker,
+        *,
+        epoch: int,
+        now_ms: int,
+        results: WriteResults | None = None,
     ) -> None:
         self.tree = tree
+        self.results = results if results is not None else WriteResults()
+        self._pending_writes: set[tuple[int, int]] = set()
         self.sessions = sessions
         self.preparer = Preparer(tree)
         self.epoch = epoch
@@ -75,6 +97,12 @@ class Sequencer:
         if session is None or session.closing:
             raise SessionExpiredError(f"session {session_id:#x} has expired or is closing")
         self.sessions.touch(session_id, now_ms)
+        if op != OpCode.SYNC:
+            done = self.results.get(session_id, xid)
+            if done is not None:
+                raise AlreadyApplied(*done)
+            if (session_id, xid) in self._pending_writes:
+                raise AlreadyPending()
         if op == OpCode.SYNC:
             # A sync is a no-op txn: once it commits, a quorum has confirmed this leader,
             # and a member that applied it has applied every write before it.
@@ -114,6 +142,7 @@ class Sequencer:
     def applied(self, txn: Txn, result: ApplyResult, now_ms: int) -> None:
         """A committed txn was applied to the tree: catch the pending state up."""
         self.preparer.applied(txn.zxid)
+        self._pending_writes.discard((txn.header.session_id, txn.header.xid))
         if isinstance(txn.body, CloseSessionTxn):
             self.sessions.remove(txn.body.session_id)
         for path in result.emptied_containers:
@@ -122,6 +151,8 @@ class Sequencer:
                 self._propose(reap, 0, 0, now_ms)
 
     def _propose(self, body: TxnBody, session_id: int, xid: int, now_ms: int) -> Txn:
+        if xid > 0:
+            self._pending_writes.add((session_id, xid))
         txn = Txn(TxnHeader(self._next_zxid, now_ms, session_id, xid), body)
         self._next_zxid += 1
         self.proposals.append(txn)

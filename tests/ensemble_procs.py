@@ -26,6 +26,8 @@ class ProcessEnsemble:
         self.size = size
         self.config = write_config(root, size, 0, tick_ms, True)
         self.processes: dict[int, trio.Process] = {}
+        self._log_start: dict[int, int] = {}
+        """Where each member's current run begins in its log (roles before it are stale)."""
         text = self.config.read_text()
         ports = [
             int(line.split("=")[1]) for line in text.splitlines() if line.startswith("client_port")
@@ -44,7 +46,9 @@ class ProcessEnsemble:
         return next(m for m, p in self.client_ports.items() if p == port)
 
     async def start(self, member_id: int) -> None:
-        log = open(self.root / f"member-{member_id}.log", "ab")  # noqa: SIM115 - the child holds it
+        path = self.root / f"member-{member_id}.log"
+        self._log_start[member_id] = path.stat().st_size if path.exists() else 0
+        log = open(path, "ab")  # noqa: SIM115 - the child holds it
         self.processes[member_id] = await trio.lowlevel.open_process(
             [sys.executable, "-m", "server", "--config", str(self.config), "--id", str(member_id),
              "--log-level", "INFO"],
@@ -72,7 +76,10 @@ class ProcessEnsemble:
         if not path.exists():
             return None
         found = None
-        for match in _ROLE.finditer(path.read_text(errors="replace")):
+        with open(path, "rb") as handle:
+            handle.seek(self._log_start.get(member_id, 0))
+            text = handle.read().decode(errors="replace")
+        for match in _ROLE.finditer(text):
             found = match.group(2)
         return found
 
@@ -90,6 +97,12 @@ class ProcessEnsemble:
                 if leader is not None and leader != not_this:
                     return leader
                 await trio.sleep(0.02)
+
+    async def wait_all_serving(self, *, timeout: float = 20.0) -> int:
+        """Wait until every running member serves; return the leader."""
+        for member_id in self.processes:
+            await self.wait_serving(member_id, timeout=timeout)
+        return await self.wait_for_leader(timeout=timeout)
 
     async def wait_serving(self, member_id: int, *, timeout: float = 20.0) -> None:
         with trio.fail_after(timeout):

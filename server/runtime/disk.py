@@ -24,7 +24,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from server.storage.codec import TxnDecodeError, decode_txn, encode_txn, peek_zxid
 from server.storage.records import LOG_MAGIC, ScanEnd, encode_record, scan
@@ -71,8 +71,38 @@ class Recovered:
     truncated_bytes: int
 
 
+class Storage(Protocol):
+    """What the runtime asks of a data directory: `DataDir`, or the in-memory disk of tests.
+
+    Calls come one at a time. Each mutating call is durable when it returns;
+    `blocking` tells the runtime whether a call may block on IO (then it runs
+    in a worker thread) or returns at once (then it runs inline, which keeps a
+    trio MockClock usable: the clock would jump while a thread works).
+    """
+
+    blocking: bool
+    appends: int
+    appended_txns: int
+
+    def lock(self) -> None: ...
+    def close(self) -> None: ...
+    def recover(self, *, truncate_corrupt: bool = False) -> Recovered: ...
+    def append(self, txns: list[Txn]) -> None: ...
+    def read_from(self, zxid: int) -> Iterator[Txn]: ...
+    def truncate_after(self, zxid: int) -> int: ...
+    def load_epochs(self) -> tuple[int, int]: ...
+    def save_epochs(self, accepted: int, current: int) -> None: ...
+    def install_snapshot(self, zxid: int, data: bytes) -> LoadedSnapshot: ...
+    def begin_snapshot(self, zxid: int) -> tuple[Path, BinaryIO]: ...
+    def finish_snapshot(self, zxid: int, temp: Path, handle: BinaryIO) -> Path: ...
+    def purge(self, keep_snapshots: int) -> list[Path]: ...
+
+
 class DataDir:
     """One server's data directory."""
+
+    blocking = True
+    """Every call does file IO: the runtime runs it in a worker thread."""
 
     def __init__(
         self,

@@ -25,8 +25,8 @@ import trio
 
 from server.config import EnsembleSpec, ServerConfig
 from server.core import CoreConfig, ForwardReply, ForwardRequest, ServerCore, SessionTouches
-from server.runtime.peers import PeerNetwork
-from server.runtime.standalone import Clock, StandaloneServer
+from server.runtime.peers import PeerNetwork, PeerTransport, PeerTransportFactory
+from server.runtime.standalone import Clock, DiskFactory, StandaloneServer
 from server.storage.snapshot import snapshot_chunks
 from server.zab.codec import WireMessage
 from server.zab.messages import Role, Sync, SyncMode
@@ -36,25 +36,38 @@ log = logging.getLogger(__name__)
 
 
 class EnsembleMember(StandaloneServer):
-    """One member of an ensemble: serves clients, and replicates through ZAB."""
+    """One member of an ensemble: serves clients, and replicates through ZAB.
 
-    def __init__(self, config: ServerConfig) -> None:
+    `peer_network_factory` (like the base class's `disk_factory` and `clock`)
+    is for in-process tests: links between members that are not TCP. By
+    default the member links to the others with `PeerNetwork`.
+    """
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        disk_factory: DiskFactory | None = None,
+        peer_network_factory: PeerTransportFactory | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         if config.ensemble is None:
             raise ValueError("an ensemble member needs an ensemble description")
-        super().__init__(config)
+        super().__init__(config, disk_factory=disk_factory, clock=clock)
         self.spec: EnsembleSpec = config.ensemble
+        self._peer_network_factory: PeerTransportFactory = peer_network_factory or PeerNetwork
         self.zab: ZabPeer | None = None
-        self.peers: PeerNetwork | None = None
+        self.peers: PeerTransport | None = None
         self.role_changes: list[tuple[Role, int | None, int]] = []
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        self.clock = Clock()
+        self.clock = self._given_clock or Clock()
         config = self.config
         tree = await self._open_storage()
         assert self.disk is not None and self.recovered is not None
         disk = self.disk
-        accepted, current = await trio.to_thread.run_sync(disk.load_epochs)
-        history = await trio.to_thread.run_sync(
+        accepted, current = await self._offload(disk.load_epochs)
+        history = await self._offload(
             lambda: list(disk.read_from(self.recovered.snapshot_zxid))  # type: ignore[union-attr]
         )
         now = self.clock.now_ms()
@@ -82,7 +95,7 @@ class EnsembleMember(StandaloneServer):
             last_zxid=tree.last_zxid,
             history_base=self.recovered.snapshot_zxid,
         )
-        self.peers = PeerNetwork(config.server_id, self.spec, self._deliver)
+        self.peers = self._peer_network_factory(config.server_id, self.spec, self._deliver)
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -155,30 +168,26 @@ class EnsembleMember(StandaloneServer):
         disk = self.disk
         if ready.epochs is not None:
             epochs = ready.epochs
-            await trio.to_thread.run_sync(
-                disk.save_epochs, epochs.accepted_epoch, epochs.current_epoch
-            )
+            await self._offload(disk.save_epochs, epochs.accepted_epoch, epochs.current_epoch)
         if ready.install_snapshot is not None:
             await self.wait_snapshot_idle()
             sync = ready.install_snapshot
             assert isinstance(sync.snapshot, bytes), "a SNAP sync carries the leader's snapshot"
-            loaded = await trio.to_thread.run_sync(
-                disk.install_snapshot, sync.snapshot_zxid, sync.snapshot
-            )
+            loaded = await self._offload(disk.install_snapshot, sync.snapshot_zxid, sync.snapshot)
             self.core.reset_tree(loaded.tree)
             log.info("installed the leader's snapshot at zxid %#x", sync.snapshot_zxid)
         elif ready.truncate_after is not None:
             await self.wait_snapshot_idle()
             cut = ready.truncate_after
-            removed = await trio.to_thread.run_sync(disk.truncate_after, cut)
+            removed = await self._offload(disk.truncate_after, cut)
             log.info("truncated %d txns after zxid %#x (a dead epoch's)", removed, cut)
             if self.core.tree.last_zxid > cut:
-                recovered = await trio.to_thread.run_sync(
+                recovered = await self._offload(
                     functools.partial(disk.recover, truncate_corrupt=False)
                 )
                 self.core.reset_tree(recovered.tree)
         if ready.append:
-            await trio.to_thread.run_sync(disk.append, ready.append)
+            await self._offload(disk.append, ready.append)
             self._note_appended(len(ready.append))
             self.stats.txns += len(ready.append)
         for member, message in ready.messages:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 import trio
 
@@ -29,7 +30,24 @@ log = logging.getLogger(__name__)
 PEER_QUEUE = 4096
 PEER_MAX_FRAME = 1 << 30
 RETRY_MIN = 0.05
-RETRY_MAX = 1.0
+RETRY_MAX = 0.25
+
+Deliver = Callable[[int, WireMessage], None]
+"""How a transport hands a received message to its member: deliver(sender, message)."""
+
+
+class PeerTransport(Protocol):
+    """What a member asks of its links: `PeerNetwork` (TCP), or in-memory links in tests."""
+
+    async def serve(
+        self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED
+    ) -> None: ...
+
+    def send(self, peer_id: int, message: WireMessage) -> None: ...
+
+
+PeerTransportFactory = Callable[[int, EnsembleSpec, Deliver], PeerTransport]
+"""(my id, the ensemble, deliver) -> the member's links; `PeerNetwork` itself is one."""
 
 
 class PeerNetwork:
@@ -39,7 +57,7 @@ class PeerNetwork:
         self,
         my_id: int,
         spec: EnsembleSpec,
-        deliver: Callable[[int, WireMessage], None],
+        deliver: Deliver,
     ) -> None:
         self.my_id = my_id
         self.spec = spec

@@ -13,6 +13,10 @@ it decides nothing. Tasks, all in the nursery of `serve`:
 
 A connection whose outbound queue is full is cut off (its client reconnects):
 a slow reader never makes the server hold unbounded memory.
+
+Storage calls go through `_offload`: a worker thread for the real data
+directory, inline for a storage that says it never blocks (the in-memory disk
+of server.testing, which must run under a MockClock).
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ import logging
 import secrets
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 import trio
 
@@ -32,7 +37,7 @@ from coord.framing import NEED_DATA, FrameDecoder, encode_frame, encode_frames
 from coord.messages import NOTICE_XID, parse_connect
 from server.config import ServerConfig
 from server.core import CoreConfig, ServerCore
-from server.runtime.disk import DataDir, Recovered
+from server.runtime.disk import DataDir, Recovered, Storage
 from server.storage.snapshot import FuzzySnapshot
 from server.tree import DataTree
 from server.txn import Txn
@@ -40,6 +45,17 @@ from server.txn import Txn
 log = logging.getLogger(__name__)
 
 READ_SIZE = 256 * 1024
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+
+DiskFactory = Callable[[ServerConfig], Storage]
+"""config -> the server's storage (not yet locked); `open_data_dir` by default."""
+
+
+def open_data_dir(config: ServerConfig) -> Storage:
+    """The real data directory that `config` names."""
+    return DataDir(config.data_dir, fsync=config.fsync, segment_bytes=config.segment_bytes)
 
 
 class Clock:
@@ -77,10 +93,24 @@ class ServerStats:
 
 
 class StandaloneServer:
-    """Owns one ServerCore and the tasks that serve it over TCP."""
+    """Owns one ServerCore and the tasks that serve it over TCP.
 
-    def __init__(self, config: ServerConfig) -> None:
+    `disk_factory` and `clock` are for in-process tests (server.testing): a
+    storage that lives in memory, and one clock shared by every member so that
+    txn times agree across a failover. By default each run opens the data
+    directory of its config and starts its own clock.
+    """
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        disk_factory: DiskFactory | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.config = config
+        self._disk_factory = disk_factory or open_data_dir
+        self._given_clock = clock
         self.clock: Clock | None = None
         self.core: ServerCore | None = None
         self.stats = ServerStats()
@@ -88,7 +118,8 @@ class StandaloneServer:
         self._next_conn_id = 1
         self._wake = trio.Event()
         self.port = 0
-        self.disk: DataDir | None = None
+        self.disk: Storage | None = None
+        self._disk_threads = True
         self.recovered: Recovered | None = None
         self._nursery: trio.Nursery | None = None
         self._since_snapshot = 0
@@ -113,7 +144,7 @@ class StandaloneServer:
 
         This is how tests run the real server over in-memory streams with a MockClock.
         """
-        self.clock = Clock()
+        self.clock = self._given_clock or Clock()
         tree = None
         if not self.config.in_memory:
             tree = await self._open_storage()
@@ -156,11 +187,12 @@ class StandaloneServer:
                 "fsync is OFF: acknowledged writes can be lost on a crash. "
                 "This setting is for tests and benchmarks only."
             )
-        disk = DataDir(config.data_dir, fsync=config.fsync, segment_bytes=config.segment_bytes)
-        await trio.to_thread.run_sync(disk.lock)
+        disk = self._disk_factory(config)
+        self._disk_threads = disk.blocking
+        await self._offload(disk.lock)
         self.disk = disk
         started = trio.current_time()
-        recovered = await trio.to_thread.run_sync(
+        recovered = await self._offload(
             functools.partial(disk.recover, truncate_corrupt=config.truncate_corrupt_log)
         )
         self.recovered = recovered
@@ -174,6 +206,21 @@ class StandaloneServer:
             trio.current_time() - started,
         )
         return recovered.tree
+
+    async def _offload(self, fn: Callable[[Unpack[Ts]], T], *args: *Ts) -> T:
+        """Run one storage call: in a worker thread if the storage blocks, else inline.
+
+        Inline, it behaves as a thread call does for the calling task: a
+        cancellation is seen before the call starts or after it returns, never
+        in the middle, so a call that returned is durable and a crash (a
+        cancelled member) keeps exactly the calls that completed.
+        """
+        if self._disk_threads:
+            return await trio.to_thread.run_sync(fn, *args)
+        await trio.lowlevel.checkpoint_if_cancelled()
+        result = fn(*args)
+        await trio.lowlevel.cancel_shielded_checkpoint()
+        return result
 
     def _kick(self) -> None:
         self._wake.set()
@@ -198,7 +245,7 @@ class StandaloneServer:
         """Make a batch of txns durable: one write and one fsync for the whole batch."""
         if self.disk is None or not txns:
             return
-        await trio.to_thread.run_sync(self.disk.append, txns)
+        await self._offload(self.disk.append, txns)
         self._note_appended(len(txns))
 
     def _note_appended(self, count: int) -> None:
@@ -219,13 +266,13 @@ class StandaloneServer:
             snapshot = FuzzySnapshot(tree)
             zxid = snapshot.zxid
             started = trio.current_time()
-            temp, handle = await trio.to_thread.run_sync(disk.begin_snapshot, zxid)
+            temp, handle = await self._offload(disk.begin_snapshot, zxid)
             size = 0
             for chunk in snapshot.chunks():
                 size += len(chunk)
-                await trio.to_thread.run_sync(handle.write, chunk)
-            path = await trio.to_thread.run_sync(disk.finish_snapshot, zxid, temp, handle)
-            removed = await trio.to_thread.run_sync(disk.purge, self.config.keep_snapshots)
+                await self._offload(handle.write, chunk)
+            path = await self._offload(disk.finish_snapshot, zxid, temp, handle)
+            removed = await self._offload(disk.purge, self.config.keep_snapshots)
             self.stats.snapshots += 1
             log.info(
                 "snapshot %s: %d bytes in %.2f s; purged %d old files",

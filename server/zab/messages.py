@@ -93,6 +93,14 @@ class Sync:
 
 @dataclass(frozen=True, slots=True)
 class NewLeader:
+    """Follows a Sync: adopt `epoch` as the current epoch, then Ack `zxid`.
+
+    `zxid` is the leader's last zxid when it sent that Sync, where the follower's
+    log ends once the Sync is carried out; a follower whose log ends elsewhere
+    missed that Sync and asks again. The Ack names `zxid`, so the leader credits
+    it only to the latest Sync it sent.
+    """
+
     epoch: int
     zxid: int
 

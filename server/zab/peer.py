@@ -42,6 +42,7 @@ LOOKING, and so does a leader that has not heard from a quorum for
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -75,6 +76,10 @@ def make_zxid(epoch: int, counter: int) -> int:
     return (epoch << 32) | counter
 
 
+def _zxid_of(txn: Txn) -> int:
+    return txn.zxid
+
+
 @dataclass(slots=True)
 class ZabConfig:
     my_id: int
@@ -87,7 +92,8 @@ class ZabConfig:
     sync_limit: int = 5
     """Ticks of silence after which a follower or a leader gives up on the other side."""
     max_history: int = 100_000
-    """Txns kept in memory for DIFF; a follower further behind gets a SNAP."""
+    """Txns kept in memory for DIFF; a follower further behind gets a SNAP. Txns not
+    yet applied stay in memory whatever their number (commits are taken from there)."""
 
 
 @dataclass(slots=True)
@@ -161,7 +167,9 @@ class ZabPeer:
         self.config = config
         self.state = PersistentState(state.accepted_epoch, state.current_epoch)
         self.quorum = Quorum(config.voters)
-        self.history: list[Txn] = list(log)[-config.max_history :]
+        txns = list(log)
+        trimmed = max(0, len(txns) - config.max_history)
+        self.history: list[Txn] = txns[trimmed:]
         self.last_zxid = last_zxid if last_zxid is not None else (
             self.history[-1].zxid if self.history else 0
         )  # fmt: skip
@@ -190,14 +198,18 @@ class ZabPeer:
         self._next_counter = 1
         self._epoch_begun = False
         self._established = False
-        self._newleader_zxid = 0
         self._durable_zxid = self.last_zxid
-        if history_base is None:
+        if trimmed:  # the window starts later than the log it was given
+            history_base = txns[trimmed - 1].zxid
+        elif history_base is None:
             history_base = self.history[0].zxid - 1 if self.history else self.last_zxid
         self._history_base = history_base
         """Every txn after this zxid is in `history` (the window's lower edge)."""
         # following
         self._synced = False
+        self._got_sync = False
+        """The Sync answering our latest AckEpoch arrived (until then only Pings may come)."""
+        self._unsynced_ticks = 0
         self._pending_commit = 0
         self.start_election()
 
@@ -219,6 +231,13 @@ class ZabPeer:
                 self.start_election()
             elif not self.epoch and self.leader_id is not None:
                 self._send(self.leader_id, self._follower_info())  # not heard back yet
+            elif not self._synced:
+                # Pings keep coming, but a lost AckEpoch, Sync, NewLeader or UpToDate
+                # would leave us unsynced for good: after init_limit ticks without a
+                # step forward (LeaderInfo, Sync), start over.
+                self._unsynced_ticks += 1
+                if self._unsynced_ticks > self.config.init_limit:
+                    self._resync()
 
     def receive(self, sender: int, message: PeerMessage) -> None:
         if isinstance(message, Notification):
@@ -393,6 +412,8 @@ class ZabPeer:
             role = Role.FOLLOWING if self.is_voter else Role.OBSERVING
             self._become(role, leader=leader, epoch=0)
             self._synced = False
+            self._got_sync = False
+            self._unsynced_ticks = 0
             self._send(leader, self._follower_info())
 
     def _become(self, role: Role, *, leader: int | None, epoch: int) -> None:
@@ -453,6 +474,10 @@ class ZabPeer:
     def _on_ack_epoch(self, sender: int, ack: AckEpoch) -> None:
         if ack.epoch != self.epoch or sender not in self._links:
             return
+        if self._links[sender].sent_sync:
+            # A repeat (it got our LeaderInfo twice): syncing it again would credit
+            # its Ack of the first NewLeader with the second Sync's txns.
+            return
         mine = (self.state.current_epoch, self.last_zxid)
         if (ack.current_epoch, ack.last_zxid) > mine and not self._links[sender].observer:
             # A follower has a later history than ours: we must not lead.
@@ -471,7 +496,6 @@ class ZabPeer:
         self._epoch_begun = True
         self.state.current_epoch = self.epoch
         self._save_epochs()
-        self._newleader_zxid = make_zxid(self.epoch, 0)
         self._next_counter = 1
         me = _FollowerLink(self.config.my_id, False, self._durable_zxid)
         me.sent_sync = me.synced = True
@@ -486,7 +510,7 @@ class ZabPeer:
         link.sent_sync = True
         link.sync_point = self.last_zxid
         self._send(peer, self._plan_sync(their_zxid))
-        self._send(peer, NewLeader(self.epoch, self._newleader_zxid))
+        self._send(peer, NewLeader(self.epoch, link.sync_point))
 
     def _plan_sync(self, their_zxid: int) -> Sync:
         """DIFF if our window covers what they lack, TRUNC if they diverge, else SNAP."""
@@ -536,7 +560,9 @@ class ZabPeer:
         return tuple(history[lo:])
 
     def _on_ack(self, link: _FollowerLink, zxid: int) -> None:
-        if zxid == self._newleader_zxid and link.sent_sync and not link.synced:
+        # The Ack of a NewLeader names the end of the Sync it followed: only the
+        # latest Sync's counts (an Ack of an older one may still be on its way).
+        if zxid == link.sync_point and link.sent_sync and not link.synced:
             link.synced = True
             link.acked_zxid = max(link.acked_zxid, link.sync_point)
             if self._established:
@@ -597,6 +623,8 @@ class ZabPeer:
                 self.state.accepted_epoch = message.epoch
                 self._save_epochs()
             self.epoch = message.epoch
+            self._got_sync = False
+            self._unsynced_ticks = 0
             self._send(
                 self.leader_id,  # type: ignore[arg-type]
                 AckEpoch(message.epoch, self.state.current_epoch, self.last_zxid),
@@ -605,8 +633,20 @@ class ZabPeer:
         if getattr(message, "epoch", None) != self.epoch or not self.epoch:
             return
         if isinstance(message, Sync):
-            self._on_sync(message)
-        elif isinstance(message, NewLeader):
+            if not self._got_sync:  # one Sync answers one AckEpoch
+                self._got_sync = True
+                self._unsynced_ticks = 0
+                self._on_sync(message)
+            return
+        if not self._got_sync and not isinstance(message, Ping):
+            # The leader sends these only after our Sync, on the same ordered link:
+            # the Sync was lost. Taking them on an unsynced log could fork it.
+            self._resync()
+            return
+        if isinstance(message, NewLeader):
+            if message.zxid != self.last_zxid:
+                self._resync()  # not the Sync we took: the one it follows was lost
+                return
             self.state.current_epoch = message.epoch
             self._save_epochs()
             self._send(self.leader_id, Ack(self.epoch, message.zxid))  # type: ignore[arg-type]
@@ -668,6 +708,8 @@ class ZabPeer:
     def _resync(self) -> None:
         """Something was lost on the way: ask the leader to sync us again."""
         self._synced = False
+        self._got_sync = False
+        self._unsynced_ticks = 0
         self.serving = False
         self.epoch = 0
         self._send(self.leader_id, self._follower_info())  # type: ignore[arg-type]
@@ -696,6 +738,10 @@ class ZabPeer:
             return
         self.history.extend(txns)
         excess = len(self.history) - self.config.max_history
+        if excess > 0:
+            # Commits are handed out from the window: keep what is not applied yet.
+            done = min(self.applied_zxid, self.commit_zxid)
+            excess = min(excess, bisect_right(self.history, done, key=_zxid_of))
         if excess > 0:
             self._history_base = self.history[excess - 1].zxid
             del self.history[:excess]

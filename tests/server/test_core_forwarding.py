@@ -143,3 +143,62 @@ def test_losing_the_leader_drops_the_clients():
     )
     response = refused.ready().messages[0][1]
     assert response["error"] != 0 and "not serving" in response["message"]
+
+
+def _resume(pair: Pair, conn: int, hello: dict[str, Any]) -> None:
+    request = ConnectRequest(
+        protocol_version=PROTOCOL_VERSION,
+        timeout_ms=1000,
+        session_id=hello["session_id"],
+        password=hello["password"],
+    )
+    pair.follower.connect(conn, request, now_ms=NOW, password=b"x" * 16)
+    pair.pump()
+    assert pair.frames[conn].pop(0).get("error", 0) == 0
+
+
+def test_a_retried_write_is_applied_once_and_answered_with_its_first_result():
+    pair = Pair()
+    hello = pair.connect(7)
+    pair.send(7, 1, OpCode.CREATE, {"path": "/q-", "data": b"", "mode": 2})
+    pair.pump()
+    first = pair.frames[7].pop(0)
+    assert first[3][0] == "/q-0000000000"
+    txns_before = pair.leader.tree.last_zxid
+    # The connection drops; the client resumes on a new one and resends xid 1.
+    pair.follower.connection_lost(7)
+    _resume(pair, 8, hello)
+    pair.send(8, 1, OpCode.CREATE, {"path": "/q-", "data": b"", "mode": 2})
+    pair.pump()
+    retry = pair.frames[8].pop(0)
+    assert retry[0] == 1 and retry[2] == 0
+    # The original result: the same name (not a second node) and the same stat.
+    assert retry[3][0] == first[3][0] and list(retry[3][1]) == list(first[3][1])
+    assert pair.leader.tree.last_zxid == txns_before  # nothing new was applied
+    assert pair.follower.tree.children_of("/") == ["q-0000000000"]
+
+
+def test_a_retry_of_a_write_still_in_flight_joins_it():
+    """Standalone: the write is prepared but not yet durable when the connection drops."""
+    core = ServerCore(CoreConfig(tick_ms=100))
+    request = ConnectRequest(protocol_version=PROTOCOL_VERSION, timeout_ms=1000)
+    core.connect(1, request, now_ms=NOW, password=b"p" * 16)
+    ready = core.ready()
+    core.advance(ready, now_ms=NOW)
+    hello = core.ready().messages[0][1]
+    core.request(1, 5, OpCode.CREATE, {"path": "/once", "data": b""}, now_ms=NOW)
+    in_flight = core.ready()
+    assert len(in_flight.txns) == 1
+    core.connection_lost(1)
+    resume = ConnectRequest(
+        protocol_version=PROTOCOL_VERSION,
+        timeout_ms=1000,
+        session_id=hello["session_id"],
+        password=hello["password"],
+    )
+    core.connect(2, resume, now_ms=NOW, password=b"x" * 16)
+    core.request(2, 5, OpCode.CREATE, {"path": "/once", "data": b""}, now_ms=NOW)
+    assert core.ready().txns == []  # joined, not proposed again
+    core.advance(in_flight, now_ms=NOW)
+    replies = [frame for conn, frame in core.ready().messages if conn == 2]
+    assert replies[-1][0] == 5 and replies[-1][2] == 0 and replies[-1][3][0] == "/once"

@@ -62,7 +62,7 @@ async def test_kill_the_leader_under_write_load(tmp_path):
     ensemble = ProcessEnsemble(tmp_path)
     await ensemble.start_all()
     try:
-        leader = await ensemble.wait_for_leader()
+        leader = await ensemble.wait_all_serving()
         async with Client(ensemble.hosts, session_timeout=4) as keeper:
             eph = await keeper.create("/keeper", b"", ephemeral=True)
             session = keeper.session_id
@@ -107,7 +107,7 @@ async def test_a_follower_killed_and_restarted_catches_up(tmp_path):
     ensemble = ProcessEnsemble(tmp_path)
     await ensemble.start_all()
     try:
-        leader = await ensemble.wait_for_leader()
+        leader = await ensemble.wait_all_serving()
         follower = next(m for m in (1, 2, 3) if m != leader)
         async with Client(ensemble.host(leader), session_timeout=4) as zk:
             await zk.create("/before", b"1")
@@ -150,7 +150,7 @@ async def test_a_client_whose_member_dies_keeps_its_ephemerals_and_watches(tmp_p
     ensemble = ProcessEnsemble(tmp_path)
     await ensemble.start_all()
     try:
-        leader = await ensemble.wait_for_leader()
+        leader = await ensemble.wait_all_serving()
         follower = next(m for m in (1, 2, 3) if m != leader)
         hosts = f"{ensemble.host(follower)},{ensemble.host(leader)}"
         async with Client(hosts, session_timeout=4) as zk:
