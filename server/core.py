@@ -106,6 +106,8 @@ class ForwardReply:
     xid: int
     err: int
     result: Any
+    zxid: int = 0
+    """For a retry of a write applied before (err 0): the zxid that applied it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,6 +400,7 @@ class ServerCore:
         """(Leader) A follower's client write: sequence it, or send back why not."""
         error: KeeperError | None = None
         result: Any = None
+        applied_at = 0
         try:
             if self.sequencer is None:
                 raise ConnectionLossError("this member is not the leader any more")
@@ -412,6 +415,7 @@ class ServerCore:
             return  # the follower's slot is answered when the txn is applied there
         except AlreadyApplied as done:
             result = done.result
+            applied_at = done.zxid
         except KeeperError as exc:
             error = exc
         except MultiFailed as failed:
@@ -421,13 +425,17 @@ class ServerCore:
             request.xid,
             error.code if error is not None else 0,
             error.to_wire() if error is not None else result,
+            applied_at,
         )
         self._peer_out.append((request.origin, reply))
 
     def forward_refused(self, reply: ForwardReply) -> None:
         """(Follower) The leader answered a forwarded write without a txn: it refused it,
         or (err 0) it was a retry of a write applied before, with its original result."""
-        waiting = self._waiting.pop((reply.session_id, reply.xid), None)
+        key = (reply.session_id, reply.xid)
+        if reply.err == 0 and reply.zxid > self.tree.last_zxid:
+            return  # not applied here yet: the slot is answered when it is, in order
+        waiting = self._waiting.pop(key, None)
         if waiting is None:
             return
         conn, slot = waiting

@@ -84,7 +84,7 @@ def encode_message(message: WireMessage) -> list[Any]:
     if isinstance(message, ForwardRequest):
         return [20, message.origin, message.session_id, message.xid, message.op, message.body]
     if isinstance(message, ForwardReply):
-        return [21, message.session_id, message.xid, message.err, message.result]
+        return [21, message.session_id, message.xid, message.err, message.result, message.zxid]
     if isinstance(message, SessionTouches):
         return [22, list(message.session_ids)]
     raise TypeError(f"cannot encode {type(message).__name__}")
@@ -131,7 +131,7 @@ def _decode(value: Any) -> WireMessage:
     if tag == 20:
         return ForwardRequest(value[1], value[2], value[3], value[4], value[5])
     if tag == 21:
-        return ForwardReply(value[1], value[2], value[3], value[4])
+        return ForwardReply(value[1], value[2], value[3], value[4], value[5])
     if tag == 22:
         return SessionTouches(tuple(value[1]))
     raise PeerDecodeError(f"unknown peer message tag {tag!r}")

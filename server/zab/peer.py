@@ -245,7 +245,10 @@ class ZabPeer:
         elif self.role is Role.LEADING:
             self._leader_receive(sender, message)
         elif self.role in (Role.FOLLOWING, Role.OBSERVING) and sender == self.leader_id:
-            self._silent_ticks = 0
+            if not isinstance(message, FollowerInfo | AckEpoch | Ack):
+                # Only what a leader sends shows it leads: two peers that chose each
+                # other would otherwise keep each other waiting forever.
+                self._silent_ticks = 0
             self._learner_receive(message)
 
     def propose(self, bodies: list[tuple[TxnHeader, TxnBody]]) -> list[Txn]:
@@ -303,7 +306,8 @@ class ZabPeer:
 
         Readys are carried out one at a time, in the order they were taken.
         """
-        if ready.commit:
+        if ready.commit and self._out.install_snapshot is None:
+            # (With a snapshot waiting to replace the tree, these were applied to the old one.)
             self.applied_zxid = max(self.applied_zxid, ready.commit[-1].zxid)
         if ready.install_snapshot is not None or ready.truncate_after is not None:
             self._durable_zxid = min(self._durable_zxid, self.last_zxid)
@@ -671,15 +675,27 @@ class ZabPeer:
                 self._commit_to(message.commit_zxid)
 
     def _on_sync(self, sync: Sync) -> None:
+        out = self._out
+        # The Ready being built may already hold appends and commits from before this
+        # Sync. The runtime carries out a Ready's snapshot or truncation before its
+        # appends and commits, so drop what the Sync undoes.
         if sync.mode is SyncMode.SNAP:
-            self._out.install_snapshot = sync
+            out.install_snapshot = sync
+            out.truncate_after = None
+            out.append = []
+            out.commit = []
             self.history = []
             self._history_base = sync.snapshot_zxid
             self.last_zxid = sync.snapshot_zxid
             self.applied_zxid = sync.snapshot_zxid
             self.commit_zxid = sync.snapshot_zxid
         elif sync.mode is SyncMode.TRUNC:
-            self._out.truncate_after = sync.truncate_to
+            cut = sync.truncate_to
+            out.append = [txn for txn in out.append if txn.zxid <= cut]
+            out.commit = [txn for txn in out.commit if txn.zxid <= cut]
+            if out.install_snapshot is None:
+                previous = out.truncate_after
+                out.truncate_after = cut if previous is None else min(previous, cut)
             self.history = [txn for txn in self.history if txn.zxid <= sync.truncate_to]
             self._history_base = min(self._history_base, sync.truncate_to)
             self.last_zxid = sync.truncate_to
