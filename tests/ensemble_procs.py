@@ -21,10 +21,10 @@ _ROLE = re.compile(r"member (\d+) is (leading|following|observing|not serving)")
 
 
 class ProcessEnsemble:
-    def __init__(self, root: Path, size: int = 3, tick_ms: int = 100) -> None:
+    def __init__(self, root: Path, size: int = 3, tick_ms: int = 100, observers: int = 0) -> None:
         self.root = root
-        self.size = size
-        self.config = write_config(root, size, 0, tick_ms, True)
+        self.size = size + observers
+        self.config = write_config(root, size, observers, tick_ms, True)
         self.processes: dict[int, trio.Process] = {}
         self._log_start: dict[int, int] = {}
         """Where each member's current run begins in its log (roles before it are stale)."""
@@ -32,7 +32,7 @@ class ProcessEnsemble:
         ports = [
             int(line.split("=")[1]) for line in text.splitlines() if line.startswith("client_port")
         ]
-        self.client_ports = dict(zip(range(1, size + 1), ports, strict=True))
+        self.client_ports = dict(zip(range(1, self.size + 1), ports, strict=True))
 
     @property
     def hosts(self) -> str:

@@ -180,3 +180,28 @@ async def test_a_client_whose_member_dies_keeps_its_ephemerals_and_watches(tmp_p
             assert (await zk.get("/watched"))[0] == b"v2"
     finally:
         await ensemble.stop_all()
+
+
+async def test_an_observer_serves_reads_and_writes_but_does_not_vote(tmp_path):
+    ensemble = ProcessEnsemble(tmp_path, size=3, observers=1)
+    await ensemble.start_all()
+    try:
+        await ensemble.wait_all_serving()
+        assert ensemble.role(4) == "observing"
+        async with Client(ensemble.host(4), session_timeout=4) as observer_client:
+            await observer_client.create("/via-observer", b"o")  # forwarded to the leader
+            assert (await observer_client.get("/via-observer"))[0] == b"o"
+            # Two voters down: no quorum, even though three members (with the observer) live.
+            voters = [m for m in (1, 2, 3) if m != ensemble.leader()]
+            await ensemble.kill(voters[0])
+            await ensemble.kill(voters[1])
+            with trio.fail_after(15):
+                while ensemble.role(4) != "not serving":
+                    await trio.sleep(0.02)
+        await ensemble.start(voters[0])
+        await ensemble.wait_serving(4)
+        async with Client(ensemble.host(4), session_timeout=4) as again:
+            await again.sync("/")
+            assert (await again.get("/via-observer"))[0] == b"o"
+    finally:
+        await ensemble.stop_all()
