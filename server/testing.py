@@ -1,13 +1,12 @@
 """An in-process ensemble for your trio tests, with the faults to inject into it.
 
-    import trio.testing
     from server.testing import open_test_ensemble
 
-    async def test_my_lock_survives_a_leader_crash(autojump_clock):
+    async def test_my_data_survives_a_leader_crash(autojump_clock):  # pytest-trio's fixture
         async with open_test_ensemble(3) as ensemble:
             async with ensemble.client() as zk:
                 await zk.create("/app", b"v1")
-                await ensemble.kill(ensemble.leader())
+                await ensemble.kill(await ensemble.wait_for_leader())
                 await ensemble.wait_for_leader()
                 assert (await zk.get("/app"))[0] == b"v1"
 

@@ -29,7 +29,7 @@ from server.runtime.peers import PeerNetwork, PeerTransport, PeerTransportFactor
 from server.runtime.standalone import Clock, DiskFactory, StandaloneServer
 from server.storage.snapshot import snapshot_chunks
 from server.zab.codec import WireMessage
-from server.zab.messages import Role, Sync, SyncMode
+from server.zab.messages import Proposal, Role, Sync, SyncMode
 from server.zab.peer import PersistentState, ZabConfig, ZabPeer, ZabReady
 
 log = logging.getLogger(__name__)
@@ -166,6 +166,9 @@ class EnsembleMember(StandaloneServer):
         assert self.disk is not None and self.core is not None and self.clock is not None
         assert self.peers is not None
         disk = self.disk
+        early = [(m, msg) for m, msg in ready.messages if isinstance(msg, Proposal)]
+        for member, message in early:  # followers write while we do (see ZabReady)
+            self.peers.send(member, message)
         if ready.epochs is not None:
             epochs = ready.epochs
             await self._offload(disk.save_epochs, epochs.accepted_epoch, epochs.current_epoch)
@@ -191,6 +194,8 @@ class EnsembleMember(StandaloneServer):
             self._note_appended(len(ready.append))
             self.stats.txns += len(ready.append)
         for member, message in ready.messages:
+            if isinstance(message, Proposal):
+                continue  # already sent
             if isinstance(message, Sync) and message.mode is SyncMode.SNAP:
                 message = self._attach_snapshot(message)
             self.peers.send(member, message)

@@ -115,6 +115,12 @@ class ZabReady:
     3. `append` is written to the log durably, in order.
     4. `messages` are sent, in order.
     5. `commit` is applied to the tree, in order.
+
+    One exception is allowed, and the runtime takes it: a leader's Proposal
+    messages may be sent before step 3, so that the followers write to their
+    disks while the leader writes to its own. That is safe because the leader
+    counts its own log toward a quorum only in `advance`, after its append is
+    durable; every other message (above all a follower's Ack) waits.
     """
 
     epochs: PersistentState | None = None
