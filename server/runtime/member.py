@@ -167,8 +167,8 @@ class EnsembleMember(StandaloneServer):
         assert self.peers is not None
         disk = self.disk
         early = [(m, msg) for m, msg in ready.messages if isinstance(msg, Proposal)]
-        for member, message in early:  # followers write while we do (see ZabReady)
-            self.peers.send(member, message)
+        for target, proposal in early:  # followers write while we do (see ZabReady)
+            self.peers.send(target, proposal)
         if ready.epochs is not None:
             epochs = ready.epochs
             await self._offload(disk.save_epochs, epochs.accepted_epoch, epochs.current_epoch)

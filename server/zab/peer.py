@@ -333,6 +333,8 @@ class ZabPeer:
         if self.is_voter:
             self._votes[self.config.my_id] = self.vote
         self._broadcast_vote()
+        if self._vote_has_quorum():  # a lone voter is its own quorum
+            self._decide_at_tick = True
 
     def _broadcast_vote(self) -> None:
         self._ticks_since_broadcast = 0
@@ -418,6 +420,7 @@ class ZabPeer:
             self._links = {}
             self._epoch_begun = False
             self._established = False
+            self._maybe_choose_epoch()
         else:
             role = Role.FOLLOWING if self.is_voter else Role.OBSERVING
             self._become(role, leader=leader, epoch=0)
@@ -472,14 +475,21 @@ class ZabPeer:
             self._send(sender, LeaderInfo(self.epoch))
             return
         self._infos[sender] = info
+        self._maybe_choose_epoch()
+
+    def _maybe_choose_epoch(self) -> None:
+        """Once a quorum reported its accepted epoch, take a newer one and announce it."""
         voters = {peer for peer, i in self._infos.items() if not i.observer}
-        if self.quorum.is_quorum(voters):
-            new_epoch = max(i.accepted_epoch for i in self._infos.values()) + 1
-            self.epoch = new_epoch
-            self.state.accepted_epoch = new_epoch
-            self._save_epochs()
-            for peer in self._links:
-                self._send(peer, LeaderInfo(new_epoch))
+        if self.epoch or not self.quorum.is_quorum(voters):
+            return
+        new_epoch = max(i.accepted_epoch for i in self._infos.values()) + 1
+        self.epoch = new_epoch
+        self.state.accepted_epoch = new_epoch
+        self._save_epochs()
+        for peer in self._links:
+            self._send(peer, LeaderInfo(new_epoch))
+        if self.quorum.is_quorum({self.config.my_id}):
+            self._begin_epoch()  # a lone voter needs nobody's AckEpoch
 
     def _on_ack_epoch(self, sender: int, ack: AckEpoch) -> None:
         if ack.epoch != self.epoch or sender not in self._links:
