@@ -6,9 +6,9 @@ it decides nothing. Tasks, all in the nursery of `serve`:
 - the listener, one task per client connection: a reader that decodes frames
   and hands them to the core, and a writer that sends whole reply batches
   (one socket write per connection per batch);
-- the driver, which takes the core's `Ready` batches: persist the txns
-  (in memory for now: nothing to do), queue the messages, close what must
-  close, then `advance`;
+- the driver, which takes the core's `Ready` batches: persist the txns (one
+  write and one fsync for the whole batch), queue the messages, close what
+  must close, then `advance`;
 - the ticker, which tells the core that time passed (session expiry, TTLs).
 
 A connection whose outbound queue is full is cut off (its client reconnects):
@@ -368,22 +368,26 @@ class StandaloneServer:
         receive: trio.MemoryReceiveChannel[bytes | None],
         scope: trio.CancelScope,
     ) -> None:
+        """Send queued batches, coalescing what is queued into one write; None means close."""
         try:
             async for data in receive:
-                if data is None:
-                    break
-                chunks = [data]
-                while True:  # coalesce whatever else is queued into the same write
+                chunks: list[bytes] = []
+                closing = data is None
+                if data is not None:
+                    chunks.append(data)
+                while not closing:
                     try:
                         more = receive.receive_nowait()
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
                     if more is None:
-                        await stream.send_all(b"".join(chunks))
-                        scope.cancel()
-                        return
-                    chunks.append(more)
-                await stream.send_all(b"".join(chunks) if len(chunks) > 1 else data)
+                        closing = True
+                    else:
+                        chunks.append(more)
+                if chunks:
+                    await stream.send_all(b"".join(chunks))
+                if closing:
+                    break
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         scope.cancel()
