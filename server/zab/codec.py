@@ -19,6 +19,7 @@ from server.zab.messages import (
     LeaderInfo,
     NewLeader,
     Notification,
+    PeerMessage,
     Ping,
     Proposal,
     Role,
@@ -33,23 +34,9 @@ class PeerDecodeError(ValueError):
     """A peer frame that is not a message this version knows."""
 
 
-WireMessage = (
-    Notification
-    | FollowerInfo
-    | LeaderInfo
-    | AckEpoch
-    | Sync
-    | NewLeader
-    | UpToDate
-    | Proposal
-    | Ack
-    | Commit
-    | Inform
-    | Ping
-    | ForwardRequest
-    | ForwardReply
-    | SessionTouches
-)
+WireMessage = PeerMessage | ForwardRequest | ForwardReply | SessionTouches
+"""Everything that travels between members: the broadcast's messages and the
+request path's (forwarded writes, their refusals, session touches)."""
 
 
 def encode_message(message: WireMessage) -> list[Any]:
