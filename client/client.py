@@ -36,7 +36,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
-from typing import Any, Final, Literal, overload
+from typing import Any, Concatenate, Final, Literal, ParamSpec, TypeVar, overload
 
 import msgpack
 import trio
@@ -68,7 +68,7 @@ from coord.messages import (
 )
 from coord.paths import ancestors, join, parent, validate
 
-from . import ops
+from . import ops, recipes
 from .connection import CONNECTION_ERRORS, Signal, handshake, run_connection
 from .hosts import HostPort, parse_hosts
 from .pending import Call, ReplyHook
@@ -93,6 +93,21 @@ SET_WATCHES_BUDGET: Final = MAX_FRAME_SIZE // 2
 """Path bytes per SET_WATCHES frame; more watches are split over several frames."""
 
 RECURSIVE_DELETE_TRIES: Final = 5
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _recipe(cls: Callable[Concatenate[Client, P], R]) -> Callable[Concatenate[Client, P], R]:
+    """A Client method `zk.Name(...)` that makes `Name(zk, ...)`: kazoo's recipe factories."""
+
+    def make(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return cls(self, *args, **kwargs)
+
+    make.__name__ = make.__qualname__ = getattr(cls, "__name__", "recipe")
+    make.__doc__ = getattr(cls, "__doc__", None)
+    return make
+
 
 _SERVER_TYPE_OF_KIND: Final = {
     WatchKind.DATA: WatcherType.DATA,
@@ -323,9 +338,12 @@ class Client:
             )
             self._failures = 0 if self._protocol.frames_received > before else self._failures + 1
             message = f"connection to {host} lost: {reason}"
-            self._protocol.requests.fail_in_flight(_connection_loss(message))
             if self._closing:
+                self._protocol.requests.fail_in_flight(_connection_loss(message))
                 return
+            # Writes in flight are resent after the reconnect with their xids: the
+            # ensemble applies each at most once. Reads in flight fail (retry them freely).
+            self._protocol.requests.requeue_in_flight(_is_resent, _connection_loss(message))
             if isinstance(reason, NoticeReceived):
                 self._last_error = f"{host}: {reason}"
                 if isinstance(reason.error, SessionExpiredError):
@@ -500,14 +518,28 @@ class Client:
         *,
         path: str | None = None,
         on_reply: ReplyHook | None = None,
+        linearizable: bool = False,
     ) -> Any:
         """Send one raw request and return its raw result (no local validation).
 
         Meant for the client's own methods and for tests that need to send
         what the public API refuses, to exercise the server's checks.
+        `linearizable` sends a sync just ahead of it: the sync goes through the
+        leader and a quorum, and the read, answered after it in session order,
+        sees every write committed before the read was sent.
         """
         if path is None and isinstance(body, dict) and isinstance(body.get("path"), str):
             path = body["path"]
+        if linearizable:
+            sync = self._submit(OpCode.SYNC, {"path": path or "/"}, path=path)
+            read = self._submit(op, body, path=path, on_reply=on_reply)
+            deadline = trio.current_time() + self._request_timeout
+            try:
+                await self._wait(sync, deadline)
+            finally:
+                if not sync.done:
+                    read.abandoned = True
+            return await self._wait(read, deadline)
         return await self._wait(self._submit(op, body, path=path, on_reply=on_reply))
 
     async def _pipeline(self, requests: Sequence[tuple[int, dict[str, Any]]]) -> list[Any]:
@@ -669,17 +701,35 @@ class Client:
             f"could not delete {path!r} recursively: children kept appearing", path=path
         )
 
-    async def exists(self, path: str, watch: WatchCallback | None = None) -> Stat | None:
-        """The node's Stat, or None. A watch fires on create, change or delete."""
+    async def exists(
+        self, path: str, watch: WatchCallback | None = None, *, linearizable: bool = False
+    ) -> Stat | None:
+        """The node's Stat, or None. A watch fires on create, change or delete.
+
+        `linearizable=True`: see `get`.
+        """
         body = {"path": validate(path), "watch": watch is not None}
         hook = self._watch_hook(None, path, watch)
-        return ops.parse_exists(await self._request(OpCode.EXISTS, body, path=path, on_reply=hook))
+        result = await self._request(
+            OpCode.EXISTS, body, path=path, on_reply=hook, linearizable=linearizable
+        )
+        return ops.parse_exists(result)
 
-    async def get(self, path: str, watch: WatchCallback | None = None) -> tuple[bytes, Stat]:
-        """The node's data and Stat. A watch fires on change or delete."""
+    async def get(
+        self, path: str, watch: WatchCallback | None = None, *, linearizable: bool = False
+    ) -> tuple[bytes, Stat]:
+        """The node's data and Stat. A watch fires on change or delete.
+
+        By default the member the client is connected to answers from its own
+        state (sequentially consistent, as ZooKeeper's reads); `linearizable=True`
+        first confirms through the leader and a quorum that it is current.
+        """
         body = {"path": validate(path), "watch": watch is not None}
         hook = self._watch_hook(WatchKind.DATA, path, watch)
-        return ops.parse_get(await self._request(OpCode.GET_DATA, body, path=path, on_reply=hook))
+        result = await self._request(
+            OpCode.GET_DATA, body, path=path, on_reply=hook, linearizable=linearizable
+        )
+        return ops.parse_get(result)
 
     @overload
     async def get_children(
@@ -848,6 +898,37 @@ class Client:
                     await self.remove_watches(path, watcher_type, stream)
                 except KeeperError as exc:
                     log.debug("removing the watch on %r: %s", path, exc)
+
+    # ------------------------------------------------------------------
+    # Recipes (client.recipes), under kazoo's names: zk.Lock(path, ...) is
+    # recipes.Lock(zk, path, ...).
+
+    Lock = _recipe(recipes.Lock)
+    ReadLock = _recipe(recipes.ReadLock)
+    WriteLock = _recipe(recipes.WriteLock)
+    ReadWriteLock = _recipe(recipes.ReadWriteLock)
+    Semaphore = _recipe(recipes.Semaphore)
+    Election = _recipe(recipes.Election)
+    DataWatch = _recipe(recipes.DataWatch)
+    ChildrenWatch = _recipe(recipes.ChildrenWatch)
+    TreeCache = _recipe(recipes.TreeCache)
+    Barrier = _recipe(recipes.Barrier)
+    DoubleBarrier = _recipe(recipes.DoubleBarrier)
+    Counter = _recipe(recipes.Counter)
+    Queue = _recipe(recipes.Queue)
+    LockingQueue = _recipe(recipes.LockingQueue)
+    Party = _recipe(recipes.Party)
+    NonBlockingLease = _recipe(recipes.NonBlockingLease)
+    MultiNonBlockingLease = _recipe(recipes.MultiNonBlockingLease)
+    SetPartitioner = _recipe(recipes.SetPartitioner)
+
+
+_RESENT_OPS = frozenset({OpCode.CREATE, OpCode.DELETE, OpCode.SET_DATA, OpCode.MULTI, OpCode.SYNC})
+
+
+def _is_resent(call: Call) -> bool:
+    """Writes (and sync) are resent after a reconnect; the server deduplicates them by xid."""
+    return call.op in _RESENT_OPS
 
 
 def _connection_loss(message: str) -> Callable[[Call], BaseException]:

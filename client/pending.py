@@ -146,7 +146,8 @@ class RequestTable:
             call = outbox.popleft()
             if call.abandoned or call.done:
                 continue
-            call.xid = self.next_xid()
+            if not call.xid:  # a resent write keeps its xid: that is how the server knows it
+                call.xid = self.next_xid()
             self._in_flight.append(call)
             batch.append(call)
         return batch
@@ -169,6 +170,27 @@ class RequestTable:
                 call.fail(error_for(call))
             count += 1
         return count
+
+    def requeue_in_flight(
+        self, resend: Callable[[Call], bool], error_for: Callable[[Call], BaseException]
+    ) -> int:
+        """The connection is gone: put the calls `resend` accepts back at the head of the
+        outbox (in order, with their xids), fail the others; returns how many were kept.
+
+        A resent write carries its first xid, so the server applies it at most once
+        and answers a repeat with the first result.
+        """
+        kept: list[Call] = []
+        while self._in_flight:
+            call = self._in_flight.popleft()
+            if call.done:
+                continue
+            if not call.abandoned and resend(call):
+                kept.append(call)
+            else:
+                call.fail(error_for(call))
+        self._outbox.extendleft(reversed(kept))
+        return len(kept)
 
     def fail_all(self, error_for: Callable[[Call], BaseException]) -> int:
         """Fail every call in flight and in the outbox (the session is over)."""

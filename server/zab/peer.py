@@ -30,14 +30,25 @@ Phases (Zab, DSN 2011), per role:
   behind: the whole tree), then NewLeader. Once a quorum acked NewLeader the
   leader's history is committed and it sends UpToDate; from then on it serves.
   A follower that joins later is synced the same way, into the running epoch.
+  One Sync answers one AckEpoch (a repeated AckEpoch is ignored), and
+  NewLeader names where the follower's log ends after that Sync; the follower
+  acks it with that zxid, so an Ack of an older Sync is never credited to a
+  newer one. A follower that gets a NewLeader not matching its log, or any
+  broadcast message before its Sync, missed the Sync and asks again.
 - Broadcast: Proposal (a batch of txns) -> Ack (cumulative: "all up to zxid is
   durable here") -> Commit once a quorum of voters acked. Observers get Inform
   with committed txns and never count toward a quorum.
 
 Liveness: the leader pings every tick; a follower that hears nothing from its
-leader for `sync_limit` ticks (`init_limit` while syncing) goes back to
-LOOKING, and so does a leader that has not heard from a quorum for
-`sync_limit` ticks: a member cut off from the quorum stops serving.
+leader (only what a leader sends counts) for `sync_limit` ticks (`init_limit`
+while syncing) goes back to LOOKING, and so does a leader that has not heard
+from a quorum for `sync_limit` ticks: a member cut off from the quorum stops
+serving. A follower whose sync makes no step forward for `init_limit` ticks
+(a lost AckEpoch, Sync, NewLeader or UpToDate) asks to be synced again.
+
+The links between two peers are assumed to keep order and may lose messages
+(TCP connections that break, as server/runtime/peers.py provides). A lost
+proposal shows as a gap, a lost commit is covered by the next one or a ping.
 """
 
 from __future__ import annotations
@@ -216,6 +227,8 @@ class ZabPeer:
         self._got_sync = False
         """The Sync answering our latest AckEpoch arrived (until then only Pings may come)."""
         self._unsynced_ticks = 0
+        self._held: list[PeerMessage] = []
+        """Leader messages waiting for the next Ready (see NewLeader in _learner_receive)."""
         self._pending_commit = 0
         self.start_election()
 
@@ -255,7 +268,10 @@ class ZabPeer:
                 # Only what a leader sends shows it leads: two peers that chose each
                 # other would otherwise keep each other waiting forever.
                 self._silent_ticks = 0
-            self._learner_receive(message)
+            if self._held:
+                self._held.append(message)  # keep the leader's order
+            else:
+                self._learner_receive(message)
 
     def propose(self, bodies: list[tuple[TxnHeader, TxnBody]]) -> list[Txn]:
         """(Leader, serving) Give each write the next zxid and broadcast the batch.
@@ -302,6 +318,13 @@ class ZabPeer:
     def ready(self) -> ZabReady:
         out = self._out
         self._out = ZabReady()
+        if self._held:  # their turn has come: this Ready's log writes come first
+            held, self._held = self._held, []
+            for message in held:
+                if self._held:
+                    self._held.append(message)
+                elif self.role in (Role.FOLLOWING, Role.OBSERVING):
+                    self._learner_receive(message)
         return out
 
     def has_ready(self) -> bool:
@@ -436,6 +459,7 @@ class ZabPeer:
         self.serving = False
         self._silent_ticks = 0
         self._decide_at_tick = False
+        self._held = []
 
     # -- leading -----------------------------------------------------------------
 
@@ -447,8 +471,10 @@ class ZabPeer:
             for link in self._links.values()
             if link.silent_ticks <= self.config.sync_limit and not link.observer
         }
-        limit = self.config.sync_limit if self._established else self.config.init_limit
         self._silent_ticks = 0 if self.quorum.is_quorum(alive) else self._silent_ticks + 1
+        # Established, a link is dead after sync_limit silent ticks, so a quorum of them
+        # lost is already sync_limit ticks of silence: step down now, not that much later.
+        limit = 0 if self._established else self.config.init_limit
         if self._silent_ticks > limit:
             self.start_election()
             return
@@ -667,6 +693,17 @@ class ZabPeer:
             if message.zxid != self.last_zxid:
                 self._resync()  # not the Sync we took: the one it follows was lost
                 return
+            if (
+                self._out.append
+                or self._out.truncate_after is not None
+                or (self._out.install_snapshot is not None)
+            ):
+                # The Sync's history is in the Ready being built, and a Ready saves its
+                # epochs before its log: a crash in between would leave us claiming the
+                # new epoch with the old history. Take this (and what follows) in the
+                # next Ready.
+                self._held.append(message)
+                return
             self.state.current_epoch = message.epoch
             self._save_epochs()
             self._send(self.leader_id, Ack(self.epoch, message.zxid))  # type: ignore[arg-type]
@@ -742,6 +779,7 @@ class ZabPeer:
         self._synced = False
         self._got_sync = False
         self._unsynced_ticks = 0
+        self._held = []
         self.serving = False
         self.epoch = 0
         self._send(self.leader_id, self._follower_info())  # type: ignore[arg-type]

@@ -79,3 +79,23 @@ def test_fail_in_flight_keeps_the_outbox_fail_all_does_not() -> None:
     assert not waiting.done and table.queued == 1
     assert table.fail_all(lambda c: ConnectionLossError("over")) == 1
     assert waiting.done and table.queued == 0
+
+
+def test_requeue_keeps_writes_with_their_xids_ahead_of_later_calls():
+    table = RequestTable()
+    write = Call(OpCode.SET_DATA, {"path": "/w"})
+    read = Call(OpCode.GET_DATA, {"path": "/r"})
+    later = Call(OpCode.EXISTS, {"path": "/later"})
+    for call in (write, read):
+        table.enqueue(call)
+    assert [c.xid for c in table.take_batch()] == [1, 2]
+    table.enqueue(later)
+    kept = table.requeue_in_flight(
+        lambda c: c.op == OpCode.SET_DATA, lambda c: ConnectionLossError(c.describe())
+    )
+    assert kept == 1
+    assert isinstance(read.error, ConnectionLossError)
+    assert not write.done
+    resent = table.take_batch()
+    assert resent == [write, later]
+    assert [c.xid for c in resent] == [1, 3]  # the write keeps xid 1; new calls go on from 2

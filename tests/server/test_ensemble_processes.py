@@ -124,6 +124,11 @@ async def test_a_follower_killed_and_restarted_catches_up(tmp_path):
             await direct.sync("/")
             children = set(await direct.get_children("/"))
             assert {"before", "after"} | {f"during-{i}" for i in range(50)} <= children
+            async with Client(ensemble.host(leader), session_timeout=4) as writer:
+                for value in (b"1", b"2", b"3"):
+                    await writer.set("/after", value)
+                    # A linearizable read on the follower sees a write acknowledged just now.
+                    assert (await direct.get("/after", linearizable=True))[0] == value
     finally:
         await ensemble.stop_all()
 

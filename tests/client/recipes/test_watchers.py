@@ -1,0 +1,130 @@
+"""DataWatch and ChildrenWatch: the current value first, every change, no stale last value."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from client import ClientState, SessionExpiredError, Stat
+
+from .conftest import ConnectFactory, Net, RestartableServer, wait_state
+
+PATH = "/config/db"
+
+
+async def next_value(watch):  # type: ignore[no-untyped-def]
+    with trio.fail_after(5):
+        return await watch.__anext__()
+
+
+async def test_data_watch_current_value_then_changes(connect: ConnectFactory) -> None:
+    async with (
+        connect(session_timeout=2) as zk,
+        connect(session_timeout=2) as writer,
+        zk.DataWatch(PATH) as watch,
+    ):
+        assert await next_value(watch) == (None, None)
+        await writer.create(PATH, b"v1", makepath=True)
+        data, stat = await next_value(watch)
+        assert data == b"v1" and isinstance(stat, Stat)
+        await writer.set(PATH, b"v2")
+        assert (await next_value(watch))[0] == b"v2"
+        await writer.delete(PATH)
+        assert await next_value(watch) == (None, None)
+        await writer.create(PATH, b"v3")
+        assert (await next_value(watch))[0] == b"v3"
+
+
+async def test_a_burst_ends_on_the_latest_value(connect: ConnectFactory) -> None:
+    async with connect(session_timeout=2) as zk, connect(session_timeout=2) as writer:
+        await writer.create(PATH, b"0", makepath=True)
+        async with zk.DataWatch(PATH) as watch:
+            assert (await next_value(watch))[0] == b"0"
+
+            async def write_burst(w: int) -> None:
+                for i in range(20):
+                    await writer.set(PATH, b"%d-%d" % (w, i))
+
+            async with trio.open_nursery() as nursery:
+                for w in range(3):
+                    nursery.start_soon(write_burst, w)
+            final, _ = await writer.get(PATH)
+            seen = []
+            while not seen or seen[-1] != final:
+                seen.append((await next_value(watch))[0])
+            assert len(seen) == len(set(seen))  # never the same value twice in a row
+
+
+async def test_callback_form_and_stop_by_returning_false(connect: ConnectFactory) -> None:
+    async with connect(session_timeout=2) as zk:
+        await zk.create(PATH, b"a", makepath=True)
+        got: list[bytes | None] = []
+
+        def on_change(data: bytes | None, stat: Stat | None) -> bool:
+            got.append(data)
+            return data != b"stop"
+
+        async with trio.open_nursery() as nursery:
+            await nursery.start(zk.DataWatch(PATH, on_change).run)
+            assert got == [b"a"]  # started() came after the first call
+            await zk.set(PATH, b"b")
+            await zk.set(PATH, b"stop")
+        assert got[0] == b"a" and got[-1] == b"stop"
+
+
+async def test_children_watch(connect: ConnectFactory) -> None:
+    async with connect(session_timeout=2) as zk, connect(session_timeout=2) as writer:
+        async with zk.ChildrenWatch("/svc") as watch:
+            assert await next_value(watch) == []
+            await writer.create("/svc/a", makepath=True)
+            assert await next_value(watch) == ["a"]
+            await writer.create("/svc/b", ephemeral=True)
+            assert await next_value(watch) == ["a", "b"]
+        got: list[list[str]] = []
+
+        async def on_children(children: list[str]) -> None:
+            got.append(children)
+
+        async with trio.open_nursery() as nursery:
+            await nursery.start(zk.ChildrenWatch("/svc", on_children).run)
+            await writer.delete("/svc/a")
+            with trio.fail_after(5):
+                while got[-1] != ["b"]:
+                    await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+
+
+async def test_changes_while_disconnected_and_across_a_restart_are_not_missed(
+    connect: ConnectFactory, server: RestartableServer
+) -> None:
+    net = Net()
+    async with connect(session_timeout=2, net=net) as zk, connect(session_timeout=2) as writer:
+        await writer.create(PATH, b"1", makepath=True)
+        await writer.create("/svc/x", makepath=True)
+        async with zk.DataWatch(PATH) as data, zk.ChildrenWatch("/svc") as kids:
+            assert (await next_value(data))[0] == b"1"
+            assert await next_value(kids) == ["x"]
+            await net.cut()
+            await wait_state(zk, ClientState.SUSPENDED)
+            await writer.set(PATH, b"2")
+            await writer.set(PATH, b"3")
+            await writer.create("/svc/y")
+            net.heal()
+            assert (await next_value(data))[0] == b"3"
+            assert await next_value(kids) == ["x", "y"]
+            await server.restart()
+            with trio.fail_after(5):
+                while writer.state is not ClientState.CONNECTED:
+                    await trio.sleep(0.02)
+            await writer.set(PATH, b"4")
+            assert (await next_value(data))[0] == b"4"
+
+
+async def test_expired_session_ends_the_iteration_with_an_error(connect: ConnectFactory) -> None:
+    net = Net()
+    async with connect(session_timeout=0.4, net=net) as zk, zk.DataWatch(PATH) as watch:
+        await next_value(watch)
+        await net.cut()
+        await wait_state(zk, ClientState.LOST)
+        with pytest.raises(SessionExpiredError):
+            await next_value(watch)
