@@ -170,6 +170,7 @@ class Client:
         self._terminal: tuple[type[KeeperError], str] | None = None
         self._nursery_manager: AbstractAsyncContextManager[trio.Nursery] | None = None
         self._nursery: trio.Nursery | None = None
+        self._session_scope = trio.CancelScope(shield=True)
 
     def __repr__(self) -> str:
         hosts = ",".join(str(h) for h in self._hosts)
@@ -185,9 +186,10 @@ class Client:
         manager = trio.open_nursery()
         nursery = await manager.__aenter__()
         try:
-            await nursery.start(self._serve_session)
+            await nursery.start(self._serve_session_shielded)
         except BaseException:
             self._terminal = (SessionClosedError, "the client never connected")
+            self._session_scope.cancel()
             nursery.cancel_scope.cancel()
             await manager.__aexit__(None, None, None)
             raise
@@ -222,6 +224,7 @@ class Client:
             self._finish(ClientState.CLOSED, SessionClosedError, "the client was closed")
         nursery, manager = self._nursery, self._nursery_manager
         self._nursery = self._nursery_manager = None
+        self._session_scope.cancel()
         nursery.cancel_scope.cancel()
         await manager.__aexit__(None, None, None)
 
@@ -310,6 +313,14 @@ class Client:
 
     # ------------------------------------------------------------------
     # The session task.
+
+    async def _serve_session_shielded(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """The session task, shielded from the caller's cancellation: only `_close` stops
+        it, so that leaving the block on a cancellation can still send CLOSE_SESSION."""
+        with self._session_scope:
+            await self._serve_session(task_status=task_status)
 
     async def _serve_session(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED

@@ -236,3 +236,16 @@ async def test_reconnect_keeps_session_and_reports_missed_changes(coord_server, 
         # SET_WATCHES went first and the server reported the missed change.
         assert await next_event(changed) == WatchedEvent(EventType.CHANGED, "/rc", stat.mzxid)
         assert (await zk.get("/rc"))[0] == b"1"  # the ephemeral survived: same session
+
+
+async def test_a_cancelled_block_still_closes_the_session_at_once(coord_server):
+    """Leaving `async with Client` because of a cancellation still sends CLOSE_SESSION,
+    so the ephemerals go at once and not one session timeout later."""
+    async with Client(coord_server.hosts, session_timeout=2) as observer:
+        with trio.CancelScope() as scope:
+            async with Client(coord_server.hosts, session_timeout=2) as zk:
+                await zk.create("/owned", b"", ephemeral=True)
+                scope.cancel()
+                await trio.sleep_forever()
+        assert scope.cancelled_caught
+        assert await observer.exists("/owned") is None
