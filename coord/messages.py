@@ -29,7 +29,18 @@ Results, by op (for err == 0; a stat is the list of Stat's 11 fields):
                     fails nothing is applied, the failing op carries its code
                     and details and every other op carries RolledBackError's
                     code (-203); the reply's own err stays 0
-    ADD_WATCH, REMOVE_WATCHES, SET_WATCHES, CLOSE_SESSION, PING: None
+    MULTI_READ      [[code, result-or-details], ...] one per GET_DATA or
+                    GET_CHILDREN op, read at one point of the tree; each op
+                    succeeds or fails on its own
+    GET_ACL         [acl, stat]: acl is [[perms, scheme, id], ...]; the server
+                    stores no ACLs, so it is always [[31, "world", "anyone"]]
+    SET_ACL         stat (checked: the node exists, the version matches its
+                    aversion; nothing is stored, ACLs are not enforced)
+    GET_EPHEMERALS  sorted paths of the session's ephemerals that start with
+                    the prefix (a plain string prefix, as in ZooKeeper)
+    GET_ALL_CHILDREN_NUMBER  the number of nodes below the path (all depths)
+    ADD_WATCH, REMOVE_WATCHES, CHECK_WATCHES, SET_WATCHES, CLOSE_SESSION,
+    PING: None
 
 Op codes are ZooKeeper's numbers, so that a ZooKeeper-compatible front end maps
 onto the same server core. Request bodies are validated at the server's
@@ -43,7 +54,7 @@ import enum
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, StrictInt, StrictStr, ValidationError
 
 from coord.errors import MarshallingError, UnimplementedError
 
@@ -61,13 +72,19 @@ class OpCode(enum.IntEnum):
     EXISTS = 3
     GET_DATA = 4
     SET_DATA = 5
+    GET_ACL = 6
+    SET_ACL = 7
     GET_CHILDREN = 8
     SYNC = 9
     PING = 11
     CHECK = 13
     MULTI = 14
+    CHECK_WATCHES = 17
     REMOVE_WATCHES = 18
+    MULTI_READ = 22
     SET_WATCHES = 101
+    GET_EPHEMERALS = 103
+    GET_ALL_CHILDREN_NUMBER = 104
     ADD_WATCH = 106
     CLOSE_SESSION = -11
 
@@ -274,6 +291,41 @@ class MultiRequest(_Body):
     ops: list[_MultiOp]
 
 
+class MultiReadRequest(_Body):
+    """GET_DATA and GET_CHILDREN ops answered together, at one point of the tree."""
+
+    ops: list[_MultiOp]
+
+
+_AclEntry = Annotated[tuple[StrictInt, StrictStr, StrictStr], Strict(False)]
+"""One ACL entry, `[perms, scheme, id]` (lax for the same reason as `_MultiOp`)."""
+
+
+class GetACLRequest(_Body):
+    path: str
+
+
+class SetACLRequest(_Body):
+    path: str
+    acl: list[_AclEntry]
+    version: int = -1
+
+
+class CheckWatchesRequest(_Body):
+    """Whether this connection has a watch of `watcher_type` on `path` (NoWatcher if not)."""
+
+    path: str
+    watcher_type: int
+
+
+class GetEphemeralsRequest(_Body):
+    prefix: str = "/"
+
+
+class GetAllChildrenNumberRequest(_Body):
+    path: str
+
+
 Request = (
     CreateRequest
     | DeleteRequest
@@ -289,6 +341,12 @@ Request = (
     | RemoveWatchesRequest
     | SetWatchesRequest
     | MultiRequest
+    | MultiReadRequest
+    | GetACLRequest
+    | SetACLRequest
+    | CheckWatchesRequest
+    | GetEphemeralsRequest
+    | GetAllChildrenNumberRequest
 )
 
 REQUEST_MODELS: Final[dict[int, type[_Body]]] = {
@@ -306,9 +364,16 @@ REQUEST_MODELS: Final[dict[int, type[_Body]]] = {
     OpCode.REMOVE_WATCHES: RemoveWatchesRequest,
     OpCode.SET_WATCHES: SetWatchesRequest,
     OpCode.MULTI: MultiRequest,
+    OpCode.MULTI_READ: MultiReadRequest,
+    OpCode.GET_ACL: GetACLRequest,
+    OpCode.SET_ACL: SetACLRequest,
+    OpCode.CHECK_WATCHES: CheckWatchesRequest,
+    OpCode.GET_EPHEMERALS: GetEphemeralsRequest,
+    OpCode.GET_ALL_CHILDREN_NUMBER: GetAllChildrenNumberRequest,
 }
 
 MULTI_OPS: Final = frozenset({OpCode.CREATE, OpCode.DELETE, OpCode.SET_DATA, OpCode.CHECK})
+MULTI_READ_OPS: Final = frozenset({OpCode.GET_DATA, OpCode.GET_CHILDREN})
 WRITE_OPS: Final = frozenset(
     {OpCode.CREATE, OpCode.DELETE, OpCode.SET_DATA, OpCode.MULTI, OpCode.CLOSE_SESSION}
 )

@@ -28,6 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="client port (default 2281; 0 picks a free one)")
+    parser.add_argument(
+        "--zk-port",
+        type=int,
+        help="also serve ZooKeeper's protocol on this port (off by default; 2181 is usual; "
+        "0 picks a free one)",
+    )
     parser.add_argument("--data-dir", type=Path, help="where data is kept (default ./coord-data)")
     parser.add_argument("--tick-ms", type=int, help="the tick; session timeouts are 2-20 ticks")
     parser.add_argument(
@@ -86,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "host": args.host,
                 "port": args.port,
+                "zk_port": args.zk_port,
                 "data_dir": args.data_dir,
                 "tick_ms": args.tick_ms,
                 "fsync": args.fsync,
@@ -105,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
                 port = await nursery.start(server.serve)
                 # A line that scripts and tests can wait for.
                 print(f"coord-server listening on {config.host}:{port}", flush=True)
+                if server.zk_port:
+                    zk_address = f"{config.host}:{server.zk_port}"
+                    print(f"coord-server zookeeper port on {zk_address}", flush=True)
                 async for signum in signals:
                     logging.getLogger("server").info(
                         "%s: shutting down", signal.Signals(signum).name

@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class ConfigError(Exception):
@@ -22,6 +22,9 @@ class MemberSpec(BaseModel):
     host: str = "127.0.0.1"
     client_port: int = Field(ge=0, le=65535)
     peer_port: int = Field(ge=0, le=65535)
+    zk_port: int | None = Field(
+        default=None, ge=0, le=65535, description="its ZooKeeper-compatible client port, if any"
+    )
     observer: bool = False
     data_dir: Path | None = None
 
@@ -55,12 +58,22 @@ class EnsembleSpec(BaseModel):
     def connection_string(self) -> str:
         return ",".join(f"{m.host}:{m.client_port}" for m in self.member)
 
+    def zk_connection_string(self) -> str:
+        """host:port of every member's ZooKeeper-compatible port, for kazoo or Curator."""
+        return ",".join(f"{m.host}:{m.zk_port}" for m in self.member if m.zk_port is not None)
+
 
 class ServerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     host: str = "127.0.0.1"
     port: int = Field(default=2281, ge=0, le=65535)
+    zk_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="a second client port speaking ZooKeeper's protocol (off; 2181 is usual)",
+    )
     data_dir: Path = Path("coord-data")
     server_id: int = Field(default=1, ge=1, le=255)
     tick_ms: int = Field(default=2000, ge=1)
@@ -84,6 +97,12 @@ class ServerConfig(BaseModel):
     max_outbound_batches: int = Field(
         default=1024, ge=1, description="queued reply batches per connection before it is cut off"
     )
+
+    @model_validator(mode="after")
+    def _ports_differ(self) -> ServerConfig:
+        if self.zk_port is not None and self.zk_port != 0 and self.zk_port == self.port:
+            raise ValueError(f"zk_port and port are both {self.port}; they must differ")
+        return self
 
 
 def load_config(
@@ -139,7 +158,7 @@ def _member_values(path: Path, table: Any, member_id: int | None) -> dict[str, A
         raise ConfigError(f"config file {str(path)!r} describes an ensemble: say which member "
                           f"this is with --id (one of {sorted(ids)})")  # fmt: skip
     member = ensemble.get(member_id)
-    return {
+    values: dict[str, Any] = {
         "ensemble": ensemble,
         "server_id": member.id,
         "host": member.host,
@@ -147,3 +166,6 @@ def _member_values(path: Path, table: Any, member_id: int | None) -> dict[str, A
         "tick_ms": ensemble.tick_ms,
         "data_dir": member.data_dir or ensemble.data_root / str(member.id),
     }
+    if member.zk_port is not None:
+        values["zk_port"] = member.zk_port
+    return values

@@ -611,7 +611,14 @@ class ServerCore:
                 for event in fired:
                     self._emit(conn.conn_id, event_to_wire(event))
                 return [slot.xid, zxid, 0, None]
-            result = evaluate_read(self.tree, self.watches, conn.conn_id, slot.op, slot.request)
+            result = evaluate_read(
+                self.tree,
+                self.watches,
+                conn.conn_id,
+                slot.op,
+                slot.request,
+                session_id=conn.session_id,  # GET_EPHEMERALS (for the ZooKeeper port)
+            )
             return [slot.xid, zxid, 0, result]
         except KeeperError as exc:
             return _error_reply(slot.xid, zxid, exc)

@@ -107,19 +107,25 @@ class WatchManager:
     def add_persistent(self, path: str, watcher: Hashable, *, recursive: bool) -> None:
         (self.recursive if recursive else self.persistent).add(path, watcher)
 
-    def remove(self, path: str, watcher: Hashable, watcher_type: WatcherType) -> bool:
-        """Remove this watcher's watches of the given type on `path`; False if it had none."""
-        tables = {
+    def _tables(self, watcher_type: WatcherType) -> tuple[WatchTable, ...]:
+        return {
             WatcherType.CHILDREN: (self.child,),
             WatcherType.DATA: (self.data,),
             WatcherType.ANY: (self.data, self.child, self.persistent, self.recursive),
             WatcherType.PERSISTENT: (self.persistent,),
             WatcherType.PERSISTENT_RECURSIVE: (self.recursive,),
         }[watcher_type]
+
+    def remove(self, path: str, watcher: Hashable, watcher_type: WatcherType) -> bool:
+        """Remove this watcher's watches of the given type on `path`; False if it had none."""
         removed = False
-        for table in tables:
+        for table in self._tables(watcher_type):
             removed = table.remove(path, watcher) or removed
         return removed
+
+    def has(self, path: str, watcher: Hashable, watcher_type: WatcherType) -> bool:
+        """Whether this watcher has a watch of the given type on `path` (checkWatches)."""
+        return any(table.has(path, watcher) for table in self._tables(watcher_type))
 
     def remove_watcher(self, watcher: Hashable) -> None:
         """Forget every watch of a watcher (its connection closed)."""

@@ -19,6 +19,13 @@ class RunningServer:
     server: StandaloneServer
     hosts: str
     port: int
+    zk_port: int = 0
+    """The ZooKeeper-compatible port (0 when it is not open)."""
+
+    @property
+    def zk_hosts(self) -> str:
+        """A connection string for kazoo or zkCli."""
+        return f"127.0.0.1:{self.zk_port}"
 
 
 async def start_server(nursery: trio.Nursery, **settings: object) -> RunningServer:
@@ -26,7 +33,7 @@ async def start_server(nursery: trio.Nursery, **settings: object) -> RunningServ
     config = ServerConfig(host="127.0.0.1", port=0, **settings)  # type: ignore[arg-type]
     server = StandaloneServer(config)
     port = await nursery.start(server.serve)
-    return RunningServer(server, f"127.0.0.1:{port}", port)
+    return RunningServer(server, f"127.0.0.1:{port}", port, server.zk_port)
 
 
 @pytest.fixture
@@ -37,6 +44,14 @@ async def coord_server(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[R
     the protocol; the storage tests turn fsync on where durability is the point.
     """
     yield await start_server(nursery, tick_ms=100, data_dir=tmp_path / "data", fsync=False)
+
+
+@pytest.fixture
+async def zk_server(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[RunningServer]:
+    """`coord_server` with the ZooKeeper-compatible port open too (on a free port)."""
+    yield await start_server(
+        nursery, tick_ms=100, data_dir=tmp_path / "data", fsync=False, zk_port=0
+    )
 
 
 @pytest.fixture

@@ -28,11 +28,17 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
-def write_config(root: Path, size: int, observers: int, tick_ms: int, fsync: bool) -> Path:
-    """Write root/ensemble.toml for `size` voters and `observers` observers on loopback."""
+def write_config(
+    root: Path, size: int, observers: int, tick_ms: int, fsync: bool, *, zk: bool = False
+) -> Path:
+    """Write root/ensemble.toml for `size` voters and `observers` observers on loopback.
+
+    With `zk`, every member also gets a ZooKeeper-compatible client port.
+    """
     root.mkdir(parents=True, exist_ok=True)
     total = size + observers
     ports = _free_ports(2 * total)
+    zk_ports = _free_ports(total) if zk else []
     lines = [
         "[server]",
         f"fsync = {'true' if fsync else 'false'}",
@@ -53,6 +59,8 @@ def write_config(root: Path, size: int, observers: int, tick_ms: int, fsync: boo
             f"peer_port = {ports[2 * index + 1]}",
             f"observer = {'true' if index >= size else 'false'}",
         ]
+        if zk:
+            lines.append(f"zk_port = {zk_ports[index]}")
     path = root / "ensemble.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -67,11 +75,19 @@ def local_ensemble_main(argv: list[str]) -> int:
     parser.add_argument("--data-dir", type=Path, default=Path("coord-data/ensemble"))
     parser.add_argument("--tick-ms", type=int, default=200)
     parser.add_argument("--no-fsync", action="store_true", help="for benchmarks only")
+    parser.add_argument(
+        "--zk", action="store_true", help="also open a ZooKeeper-compatible port on every member"
+    )
     args = parser.parse_args(argv)
     if args.size < 1:
         parser.error("--size must be at least 1")
     config = write_config(
-        args.data_dir.resolve(), args.size, args.observers, args.tick_ms, not args.no_fsync
+        args.data_dir.resolve(),
+        args.size,
+        args.observers,
+        args.tick_ms,
+        not args.no_fsync,
+        zk=args.zk,
     )
     members = []
     for member_id in range(1, args.size + args.observers + 1):
@@ -97,8 +113,15 @@ def local_ensemble_main(argv: list[str]) -> int:
         for line in text.splitlines()
         if line.startswith("client_port")
     ]
+    zk_hosts = [
+        f"127.0.0.1:{line.split('=')[1].strip()}"
+        for line in text.splitlines()
+        if line.startswith("zk_port")
+    ]
     print(f"ensemble config: {config}")
     print(f"connection string: {','.join(hosts)}", flush=True)
+    if zk_hosts:
+        print(f"ZooKeeper connection string: {','.join(zk_hosts)}", flush=True)
     stop = False
 
     def on_signal(signum: int, frame: object) -> None:

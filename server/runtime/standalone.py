@@ -22,13 +22,14 @@ of server.testing, which must run under a MockClock).
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import secrets
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, TypeVarTuple, Unpack
+from typing import Any, Protocol, TypeVar, TypeVarTuple, Unpack
 
 import trio
 
@@ -38,6 +39,7 @@ from coord.messages import NOTICE_XID, parse_connect
 from server.config import ServerConfig
 from server.core import CoreConfig, ServerCore
 from server.runtime.disk import DataDir, Recovered, Storage
+from server.runtime.zk_port import ZkPort
 from server.storage.snapshot import FuzzySnapshot
 from server.tree import DataTree
 from server.txn import Txn
@@ -69,6 +71,30 @@ class Clock:
         return self._wall_base_ms + int((trio.current_time() - self._trio_base) * 1000)
 
 
+class FrameCodec(Protocol):
+    """How a connection's output frames from the core become bytes on its socket.
+
+    The native port sends msgpack frames; the ZooKeeper port
+    (server.runtime.zk_port) passes a translator that speaks jute. `finished`
+    asks the runtime to close the connection once these bytes are sent.
+    """
+
+    def encode(self, frames: list[Any]) -> bytes: ...
+
+    @property
+    def finished(self) -> bool: ...
+
+
+class _NativeCodec:
+    finished = False
+
+    def encode(self, frames: list[Any]) -> bytes:
+        return encode_frames(frames)
+
+
+NATIVE_CODEC: FrameCodec = _NativeCodec()
+
+
 @dataclass(eq=False)
 class _ClientLink:
     conn_id: int
@@ -76,6 +102,11 @@ class _ClientLink:
     address: str
     outbound: trio.MemorySendChannel[bytes | None]
     cut_off: bool = False
+    codec: FrameCodec = NATIVE_CODEC
+
+
+ReadLoop = Callable[[_ClientLink], Awaitable[None]]
+"""Reads one connection's requests into the core (the native `_read_loop` by default)."""
 
 
 @dataclass
@@ -118,6 +149,9 @@ class StandaloneServer:
         self._next_conn_id = 1
         self._wake = trio.Event()
         self.port = 0
+        self.zk_port = 0
+        """The ZooKeeper-compatible port once listening (config.zk_port; 0: not open)."""
+        self.zk: ZkPort | None = None
         self.disk: Storage | None = None
         self._disk_threads = True
         self.recovered: Recovered | None = None
@@ -132,11 +166,19 @@ class StandaloneServer:
         """Listen on TCP and serve until cancelled; `task_status.started(port)` once listening."""
         listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
         self.port = listeners[0].socket.getsockname()[1]
+        zk_listeners: list[trio.SocketListener] = []
+        if self.config.zk_port is not None:
+            zk_listeners = await trio.open_tcp_listeners(self.config.zk_port, host=self.config.host)
+            self.zk_port = zk_listeners[0].socket.getsockname()[1]
         async with trio.open_nursery() as nursery:
             await nursery.start(self.run)
             for listener in listeners:
                 nursery.start_soon(trio.serve_listeners, self._serve_socket, [listener])
             log.info("serving on %s:%d", self.config.host, self.port)
+            if zk_listeners:
+                self.zk = ZkPort(self)
+                nursery.start_soon(trio.serve_listeners, self.zk.serve_socket, zk_listeners)
+                log.info("ZooKeeper-compatible port on %s:%d", self.config.host, self.zk_port)
             task_status.started(self.port)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -274,6 +316,9 @@ class StandaloneServer:
             path = await self._offload(disk.finish_snapshot, zxid, temp, handle)
             removed = await self._offload(disk.purge, self.config.keep_snapshots)
             self.stats.snapshots += 1
+            # Znodes are long-lived and acyclic: take them out of the cyclic collector's
+            # full scans, which otherwise grow with the tree and stall every request.
+            gc.freeze()
             log.info(
                 "snapshot %s: %d bytes in %.2f s; purged %d old files",
                 path.name,
@@ -295,7 +340,11 @@ class StandaloneServer:
         for conn_id, frames in per_conn.items():
             link = self._links.get(conn_id)
             if link is not None:
-                self._queue(link, encode_frames(frames))
+                data = link.codec.encode(frames)
+                if data:
+                    self._queue(link, data)
+                if link.codec.finished:
+                    self._queue(link, None)
         for conn_id in closes:
             link = self._links.get(conn_id)
             if link is not None:
@@ -331,8 +380,19 @@ class StandaloneServer:
             return
         await self.serve_connection(stream, host)
 
-    async def serve_connection(self, stream: trio.abc.Stream, host: str) -> None:
-        """Serve one client connection until it closes; `host` counts against the limit."""
+    async def serve_connection(
+        self,
+        stream: trio.abc.Stream,
+        host: str,
+        *,
+        codec: FrameCodec = NATIVE_CODEC,
+        reader: ReadLoop | None = None,
+    ) -> None:
+        """Serve one client connection until it closes; `host` counts against the limit.
+
+        `codec` and `reader` are the connection's protocol: native msgpack frames
+        by default; the ZooKeeper port passes its translator and its read loop.
+        """
         assert self.core is not None and self.clock is not None
         limit = self.config.max_client_connections
         if limit and self.stats.by_address[host] >= limit:
@@ -345,12 +405,12 @@ class StandaloneServer:
         conn_id = self._next_conn_id
         self._next_conn_id += 1
         send, receive = trio.open_memory_channel[bytes | None](self.config.max_outbound_batches)
-        link = _ClientLink(conn_id, stream, host, send)
+        link = _ClientLink(conn_id, stream, host, send, codec=codec)
         self._links[conn_id] = link
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._write_loop, stream, receive, nursery.cancel_scope)
-                await self._read_loop(link)
+                await (reader or self._read_loop)(link)
                 nursery.cancel_scope.cancel()
         finally:
             self._links.pop(conn_id, None)

@@ -1,0 +1,238 @@
+"""The ZooKeeper-compatible client port: jute connections served by the same core.
+
+A connection on this port is served by StandaloneServer.serve_connection
+(the same connection limit, outbound queue, writer task and teardown as the
+native port) with two things swapped: its codec is a ZkConnectionTranslator
+(server.zk.translate), which turns the core's native frames into jute bytes,
+and its read loop is `ZkPort._read_loop`, which feeds the translator the bytes
+the client sent and hands its events to the core. Sessions, ephemerals,
+watches, expiry and replication are the core's, so a session made here is the
+same kind as one made on the native port, and watches fire across the two.
+
+The read loop also answers four-letter words (server.zk.fourletter) and closes
+the connection on a packet over jute.maxbuffer or one it cannot decode, as
+ZooKeeper does; the server carries on.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import logging
+import os
+import platform
+import secrets
+import socket
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import trio
+
+from coord.errors import ProtocolError
+from coord.framing import NEED_DATA
+from server.zk.fourletter import ConnectionInfo, ServerInfo, answer
+from server.zk.translate import CoreRequest, FourLetterWord, Handshake, ZkConnectionTranslator
+
+if TYPE_CHECKING:
+    from server.runtime.standalone import StandaloneServer, _ClientLink
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 256 * 1024
+ZK_COMPATIBLE_VERSION = "3.8.0"
+"""The ZooKeeper release whose client protocol this port speaks (four-letter words say so)."""
+COORD_VERSION = "0.1.0"
+
+
+@dataclass(eq=False)
+class _ZkConnection:
+    address: str
+    translator: ZkConnectionTranslator
+
+
+class ZkPort:
+    """The ZooKeeper port of one server (standalone or ensemble member)."""
+
+    def __init__(self, server: StandaloneServer) -> None:
+        self.server = server
+        self.connections: dict[int, _ZkConnection] = {}
+        self.closed_sent = 0
+        """Packets sent on connections that have closed (for the four-letter counters)."""
+        self._started = trio.current_time()
+
+    async def serve_socket(self, stream: trio.SocketStream) -> None:
+        try:
+            peer = stream.socket.getpeername()
+        except OSError:
+            return
+        await self.serve_stream(stream, str(peer[0]), f"{peer[0]}:{peer[1]}")
+
+    async def serve_stream(self, stream: trio.abc.Stream, host: str, address: str = "") -> None:
+        """Serve one ZooKeeper client connection until it closes (any trio stream)."""
+        translator = ZkConnectionTranslator(
+            xid_tag=secrets.randbelow((1 << 30) - 1) + 1, client_host=host
+        )
+        reader = functools.partial(self._read_loop, translator, address or host)
+        await self.server.serve_connection(stream, host, codec=translator, reader=reader)
+
+    async def _read_loop(
+        self, translator: ZkConnectionTranslator, address: str, link: _ClientLink
+    ) -> None:
+        server = self.server
+        assert server.core is not None and server.clock is not None
+        core, clock = server.core, server.clock
+        self.connections[link.conn_id] = _ZkConnection(address, translator)
+        try:
+            while True:
+                try:
+                    data = await link.stream.receive_some(READ_SIZE)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    return
+                if not data or link.cut_off:
+                    return
+                translator.receive_data(data)
+                while True:
+                    try:
+                        event = translator.next_event()
+                    except ProtocolError as exc:
+                        server.stats.bad_frames += 1
+                        log.info("closing ZooKeeper connection from %s: %s", address, exc)
+                        await self._close(link)
+                        return
+                    if event is NEED_DATA:
+                        break
+                    assert isinstance(event, FourLetterWord | Handshake | CoreRequest)
+                    if isinstance(event, FourLetterWord):
+                        text = answer(event.word, self.info(event.word))
+                        server._queue(link, text.encode())
+                        await self._close(link)
+                        return
+                    now = clock.now_ms()
+                    if isinstance(event, Handshake):
+                        password = secrets.token_bytes(16)
+                        core.connect(link.conn_id, event.request, now_ms=now, password=password)
+                        continue
+                    server.stats.requests += 1
+                    try:
+                        core.request(link.conn_id, event.xid, event.op, event.body, now_ms=now)
+                    except Exception:  # a bug must not take the server down
+                        log.exception("ZooKeeper request %r failed inside the server", event)
+                        await self._close(link)
+                        return
+                local = translator.data_to_send()
+                if local:
+                    server._queue(link, local)
+                server._kick()
+                if translator.finished:
+                    await self._close(link)
+                    return
+        finally:
+            gone = self.connections.pop(link.conn_id, None)
+            if gone is not None:
+                self.closed_sent += gone.translator.sent
+
+    async def _close(self, link: _ClientLink) -> None:
+        """Close after what is queued is sent: the writer ends the connection's nursery."""
+        self.server._queue(link, None)
+        self.server._kick()
+        with trio.move_on_after(5.0):
+            await trio.sleep_forever()
+
+    # -- four-letter words ---------------------------------------------------------
+
+    def info(self, word: str = "mntr") -> ServerInfo:
+        """A snapshot of the server for the four-letter words.
+
+        The data size walks every node, so only `mntr` (the word that reports it)
+        pays for it; the rest is cheap.
+        """
+        server = self.server
+        core = server.core
+        assert core is not None
+        tree = core.tree
+        watches = core.watches
+        tables = (watches.data, watches.child, watches.persistent, watches.recursive)
+        watched_paths = set().union(*(t.by_path for t in tables))
+        watchers = set().union(*(t.by_watcher for t in tables))
+        connections = []
+        for conn_id, link in list(server._links.items()):
+            zk = self.connections.get(conn_id)
+            if zk is None:
+                connections.append(ConnectionInfo(link.address, protocol="native"))
+            else:
+                t = zk.translator
+                connections.append(
+                    ConnectionInfo(zk.address, t.session_id, t.received, t.sent, t.outstanding)
+                )
+        sent = self.closed_sent + sum(c.translator.sent for c in self.connections.values())
+        return ServerInfo(
+            version=f"{ZK_COMPATIBLE_VERSION}-coord-{COORD_VERSION}",
+            mode=self._mode(),
+            serving=core.serving,
+            zxid=tree.last_zxid,
+            node_count=len(tree),
+            data_size=(
+                sum(len(path) + len(node.data) for path, node in tree.nodes.items())
+                if word == "mntr"
+                else 0
+            ),
+            ephemerals=sum(len(owned) for owned in tree.ephemerals.values()),
+            sessions=len(tree.sessions),
+            watches=watches.count(),
+            watched_paths=len(watched_paths),
+            watching_connections=len(watchers),
+            received=server.stats.requests,
+            sent=sent,
+            uptime_ms=int((trio.current_time() - self._started) * 1000),
+            connections=tuple(connections),
+            environment=_environment(),
+            config=self._config(),
+        )
+
+    def _mode(self) -> str:
+        zab = getattr(self.server, "zab", None)
+        if zab is None:
+            return "standalone"
+        return {"leading": "leader", "following": "follower", "observing": "observer"}.get(
+            zab.role.value, "looking"
+        )
+
+    def _config(self) -> tuple[tuple[str, str], ...]:
+        server = self.server
+        config = server.config
+        sessions = server.core.sessions if server.core is not None else None
+        rows = [
+            ("clientPort", str(server.zk_port)),
+            ("nativeClientPort", str(server.port)),
+            ("dataDir", "" if config.in_memory else str(config.data_dir)),
+            ("tickTime", str(config.tick_ms)),
+            ("maxClientCnxns", str(config.max_client_connections)),
+            ("minSessionTimeout", str(sessions.min_timeout_ms if sessions else 0)),
+            ("maxSessionTimeout", str(sessions.max_timeout_ms if sessions else 0)),
+            ("serverId", str(config.server_id)),
+        ]
+        if config.ensemble is not None:
+            for m in config.ensemble.member:
+                role = "observer" if m.observer else "participant"
+                client = m.zk_port if m.zk_port is not None else m.client_port
+                rows.append((f"server.{m.id}", f"{m.host}:{m.peer_port}:{role};{m.host}:{client}"))
+        return tuple(rows)
+
+
+@functools.cache
+def _environment() -> tuple[tuple[str, str], ...]:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "<NA>"
+    return (
+        ("host.name", socket.gethostname()),
+        ("coord.version", COORD_VERSION),
+        ("python.version", platform.python_version()),
+        ("python.implementation", platform.python_implementation()),
+        ("os.name", platform.system()),
+        ("os.arch", platform.machine()),
+        ("os.version", platform.release()),
+        ("user.name", user),
+        ("user.dir", os.getcwd()),
+    )

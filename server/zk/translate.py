@@ -1,0 +1,703 @@
+"""ZkConnectionTranslator: one ZooKeeper client connection, spoken to the native core.
+
+Why a translator. The ServerCore is the single source of truth for sessions,
+watches, ordering and replication; it speaks the native protocol
+(coord.messages). A ZooKeeper client (kazoo, the Java client, Curator, zkCli)
+speaks jute. This object sits between the two for one connection and decides
+nothing about the tree: it turns decoded jute packets into native
+`(xid, op, body)` calls for `core.request` (or a native ConnectRequest for
+`core.connect`), and the core's native output frames for this connection back
+into jute bytes. Sans-IO, as h11: `receive_data(bytes)`, then `next_event()`
+until `NEED_DATA`; `encode(frames)` for what the core sent; `data_to_send()`
+for replies the translator made itself.
+
+Theory of operation.
+
+- Order. The core answers a connection's requests in order, so every request
+  sent to the core goes on `_pending` with its ZooKeeper op and xid, and each
+  native reply pops the head: the reply is encoded for the op that was asked
+  (create and create2 differ only in their reply; getChildren and
+  getChildren2 too; exists turns a missing node into NoNode). A few requests
+  are answered here (auth, whoAmI, an unknown op, a refused ACL): such an
+  answer waits behind the requests already at the core, attached to the last
+  pending one, so replies still leave in request order. Watch events and ping
+  replies are not in the queue: the core already placed them where they go.
+- Xids. The native xid of a forwarded request is ours, not the client's: the
+  core deduplicates positive xids per session (a native client's retry), and
+  a ZooKeeper client reuses xids on every new connection, which must never be
+  mistaken for a retry. So native xids are negative, below -2**32:
+  -(tag << 32 | counter), with a random per-connection `tag` from the runtime
+  so that two connections of one session do not collide. The core never
+  deduplicates non-positive xids, which is ZooKeeper's at-most-as-sent rule.
+- Errors. Codes are ZooKeeper's except ours below -200: InvalidPath,
+  DataTooLarge and InvalidTTL become BadArguments (-8); inside a failed multi
+  the ops before the failing one answer 0 and the ops after it
+  RuntimeInconsistency (-2), as ZooKeeper does. A handshake refused with
+  SessionExpired answers timeOut=0, sessionId=0 (clients raise
+  SessionExpired); any other refusal (a client that has seen a newer zxid, a
+  member without a leader) gets no answer: the core closes the connection.
+- Four-letter words. A new connection whose first four bytes are a known
+  word is a command, not a session: `next_event` returns FourLetterWord.
+- Auth. Per connection, as in ZooKeeper: `digest` adds the id
+  user:base64(sha1(user:password)), `ip` is accepted; any other scheme gets
+  AuthFailed and the connection closes after it (`finished`). Nothing is
+  enforced with these ids (the server keeps no ACLs); whoAmI reports them.
+
+After `next_event` raises (a bad packet), the stream cannot be trusted: the
+runtime closes the connection.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import hashlib
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from coord.errors import (
+    AuthFailedError,
+    BadArgumentsError,
+    DataTooLargeError,
+    InvalidACLError,
+    InvalidPathError,
+    InvalidTTLError,
+    NoNodeError,
+    NoWatcherError,
+    RolledBackError,
+    RuntimeInconsistencyError,
+    ServerSystemError,
+    SessionClosedError,
+    SessionExpiredError,
+    UnimplementedError,
+)
+from coord.framing import NEED_DATA, _NeedData
+from coord.messages import (
+    NOTICE_XID,
+    PROTOCOL_VERSION,
+    ConnectRequest,
+    OpCode,
+    Stat,
+)
+from coord.paths import validate
+from server.zk import jute
+from server.zk.jute import (
+    ACL,
+    MAX_PACKET,
+    AddWatchRequest,
+    AuthPacket,
+    CheckVersionRequest,
+    ClientInfo,
+    Create2Response,
+    CreateRequest,
+    CreateResponse,
+    CreateTTLRequest,
+    DeleteRequest,
+    ErrorResponse,
+    GetACLResponse,
+    GetAllChildrenNumberResponse,
+    GetChildren2Response,
+    GetChildrenResponse,
+    GetDataResponse,
+    GetEphemeralsResponse,
+    Id,
+    KeeperState,
+    MultiRequest,
+    MultiResponse,
+    OpResult,
+    PacketDecoder,
+    PathRequest,
+    PathResponse,
+    PathWatchRequest,
+    Record,
+    ReplyHeader,
+    SetACLRequest,
+    SetDataRequest,
+    SetWatches,
+    SetWatches2,
+    StatResponse,
+    WatcherEvent,
+    WatchesRequest,
+    WhoAmIResponse,
+    ZkOp,
+)
+
+ZK_PROTOCOL_VERSION: Final = 0
+PASSWORD_BYTES: Final = 16
+RECONFIG_DISABLED: Final = -123
+"""ZooKeeper's answer to reconfig when dynamic reconfiguration is off (ours is always off)."""
+
+FOUR_LETTER_WORDS: Final = frozenset(
+    {"ruok", "stat", "srvr", "envi", "mntr", "isro", "conf", "cons", "wchs"}
+    | {"dump", "wchc", "wchp", "crst", "srst", "dirs", "gtmk", "stmk", "reqs", "kill"}
+)
+"""Every word ZooKeeper knows: the first nine are answered, the others get ZooKeeper's
+"not in the whitelist" text. As a packet length each is far above the limit."""
+
+_CREATE_OPS: Final = frozenset({ZkOp.CREATE, ZkOp.CREATE2, ZkOp.CREATE_CONTAINER, ZkOp.CREATE_TTL})
+_WRITE_SUB_OPS: Final = _CREATE_OPS | {ZkOp.DELETE, ZkOp.SET_DATA, ZkOp.CHECK}
+_READ_SUB_OPS: Final = frozenset({ZkOp.GET_DATA, ZkOp.GET_CHILDREN})
+
+_BAD_PATH_ANSWERS: Final = {
+    ZkOp.EXISTS: NoNodeError.code,
+    ZkOp.GET_DATA: NoNodeError.code,
+    ZkOp.GET_CHILDREN: NoNodeError.code,
+    ZkOp.GET_CHILDREN2: NoNodeError.code,
+    ZkOp.GET_ACL: NoNodeError.code,
+    ZkOp.GET_ALL_CHILDREN_NUMBER: NoNodeError.code,
+    ZkOp.DELETE: NoNodeError.code,
+    ZkOp.CHECK_WATCHES: NoWatcherError.code,
+    ZkOp.REMOVE_WATCHES: NoWatcherError.code,
+    ZkOp.ADD_WATCH: 0,
+    ZkOp.SYNC: 0,
+}
+"""What ZooKeeper answers when these ops name an invalid path: it looks the path up
+without validating it, and a node with an invalid path cannot exist. (Creates, sets
+and ACL changes validate, and answer BadArguments like ours.)"""
+
+_NATIVE_ONLY_CODES: Final = {
+    InvalidPathError.code: BadArgumentsError.code,
+    DataTooLargeError.code: BadArgumentsError.code,
+    InvalidTTLError.code: BadArgumentsError.code,
+    RolledBackError.code: RuntimeInconsistencyError.code,
+    SessionClosedError.code: SessionExpiredError.code,
+}
+
+
+def zk_error_code(code: int) -> int:
+    """A native error code as ZooKeeper's (ours below -200 fold into ZooKeeper's)."""
+    mapped = _NATIVE_ONLY_CODES.get(code)
+    if mapped is not None:
+        return mapped
+    return ServerSystemError.code if code <= -200 else code
+
+
+def digest_id(credential: bytes) -> str:
+    """ZooKeeper's digest id for "user:password": user:base64(sha1(user:password))."""
+    user = credential.split(b":", 1)[0].decode("utf-8", "replace")
+    return f"{user}:{base64.b64encode(hashlib.sha1(credential).digest()).decode('ascii')}"
+
+
+# --------------------------------------------------------------------------
+# Events for the runtime
+
+
+@dataclass(frozen=True, slots=True)
+class FourLetterWord:
+    """The connection is a four-letter command: answer it and close."""
+
+    word: str
+
+
+@dataclass(frozen=True, slots=True)
+class Handshake:
+    """Pass `request` to `core.connect`."""
+
+    request: ConnectRequest
+    read_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CoreRequest:
+    """Pass to `core.request(conn_id, xid, op, body)`."""
+
+    xid: int
+    op: int
+    body: dict[str, Any]
+
+
+Event = FourLetterWord | Handshake | CoreRequest
+
+
+class _State(enum.Enum):
+    HANDSHAKE = "handshake"
+    OPEN = "open"
+    DONE = "done"
+
+
+class _Close:
+    """In a local-reply queue: the connection closes here (after AuthFailed)."""
+
+    __slots__ = ()
+
+
+_CLOSE: Final = _Close()
+_Item = bytes | _Close
+
+
+class _Pending:
+    """A request at the core: how to encode its reply, and what follows it."""
+
+    __slots__ = ("after", "native_xid", "path", "sub_ops", "zk_op", "zk_xid")
+
+    def __init__(
+        self, native_xid: int, zk_xid: int, zk_op: int, sub_ops: tuple[int, ...], path: str
+    ) -> None:
+        self.native_xid = native_xid
+        self.zk_xid = zk_xid
+        self.zk_op = zk_op
+        self.sub_ops = sub_ops
+        self.path = path
+        self.after: list[_Item] = []
+
+
+class ZkConnectionTranslator:
+    """One ZooKeeper connection's translation (see the module docstring)."""
+
+    def __init__(
+        self, *, xid_tag: int, client_host: str = "", max_packet: int = MAX_PACKET
+    ) -> None:
+        if not 0 < xid_tag < 1 << 30:
+            raise ValueError(f"xid_tag must be in 1..2**30-1, got {xid_tag}")
+        self._tag = xid_tag
+        self._counter = 0
+        self._decoder = PacketDecoder(max_packet)
+        self._state = _State.HANDSHAKE
+        self._pending: deque[_Pending] = deque()
+        self._outbox: list[_Item] = []
+        self._auth_ids: list[Id] = []
+        self.client_host = client_host
+        self.finished = False
+        """The connection must close once the bytes handed out so far are sent."""
+        self._closing = False
+        """A close is queued (after AuthFailed): nothing more is read, as in ZooKeeper."""
+        self.session_id = 0
+        self.last_zxid = 0
+        self.received = 0
+        self.sent = 0
+
+    @property
+    def outstanding(self) -> int:
+        """Requests at the core not yet answered."""
+        return len(self._pending)
+
+    # -- input: bytes from the client ----------------------------------------------
+
+    def receive_data(self, data: bytes | bytearray) -> None:
+        self._decoder.receive_data(data)
+
+    def next_event(self) -> Event | _NeedData:
+        """The next thing for the runtime to do, or NEED_DATA. Raises ProtocolError
+        (FrameTooLargeError, JuteDecodeError) when the stream is broken."""
+        while not self._closing:
+            if self._state is _State.HANDSHAKE:
+                if self._decoder.buffered < 4:
+                    return NEED_DATA
+                word = self._decoder.peek(4).decode("latin-1")
+                if word in FOUR_LETTER_WORDS:
+                    self._state = _State.DONE
+                    return FourLetterWord(word)
+            if self._state is _State.DONE:
+                return NEED_DATA
+            packet = self._decoder.next_packet()
+            if isinstance(packet, _NeedData):
+                return NEED_DATA
+            self.received += 1
+            if self._state is _State.HANDSHAKE:
+                self._state = _State.OPEN
+                return self._handshake(jute.ConnectRequest.from_bytes(packet))
+            header, body = jute.decode_request(packet)
+            event = self._translate(header.xid, header.type, body)
+            if event is not None:
+                return event
+        return NEED_DATA
+
+    def _handshake(self, request: jute.ConnectRequest) -> Handshake:
+        native = ConnectRequest(
+            protocol_version=PROTOCOL_VERSION,
+            last_zxid_seen=max(0, request.last_zxid_seen),
+            timeout_ms=max(0, request.timeout_ms),
+            session_id=request.session_id,
+            password=request.password or b"",
+        )
+        return Handshake(native, bool(request.read_only))
+
+    def _forward(
+        self, zk_xid: int, zk_op: int, op: int, body: dict[str, Any], sub_ops: Iterable[int] = ()
+    ) -> CoreRequest:
+        self._counter = (self._counter + 1) & 0xFFFFFFFF or 1
+        native_xid = -((self._tag << 32) | self._counter)
+        path = str(body.get("path", ""))
+        self._pending.append(_Pending(native_xid, zk_xid, zk_op, tuple(sub_ops), path))
+        return CoreRequest(native_xid, op, body)
+
+    def _translate(self, xid: int, op: int, body: Record | None) -> CoreRequest | None:
+        """One request: a native call for the core, or None when answered here."""
+        if op == ZkOp.PING:
+            return CoreRequest(jute.PING_XID, OpCode.PING, {})
+        if op in _CREATE_OPS:
+            assert isinstance(body, CreateRequest | CreateTTLRequest)
+            if not body.acl:
+                self._local(xid, InvalidACLError.code)
+                return None
+            return self._forward(xid, op, OpCode.CREATE, _create_body(body))
+        if op == ZkOp.DELETE:
+            assert isinstance(body, DeleteRequest)
+            return self._forward(
+                xid, op, OpCode.DELETE, {"path": _text(body.path), "version": body.version}
+            )
+        if op in (ZkOp.EXISTS, ZkOp.GET_DATA):
+            assert isinstance(body, PathWatchRequest)
+            native = OpCode.EXISTS if op == ZkOp.EXISTS else OpCode.GET_DATA
+            return self._forward(xid, op, native, {"path": _text(body.path), "watch": body.watch})
+        if op in (ZkOp.GET_CHILDREN, ZkOp.GET_CHILDREN2):
+            assert isinstance(body, PathWatchRequest)
+            request = {
+                "path": _text(body.path),
+                "watch": body.watch,
+                "include_stat": op == ZkOp.GET_CHILDREN2,
+            }
+            return self._forward(xid, op, OpCode.GET_CHILDREN, request)
+        if op == ZkOp.SET_DATA:
+            assert isinstance(body, SetDataRequest)
+            request = {"path": _text(body.path), "data": body.data or b"", "version": body.version}
+            return self._forward(xid, op, OpCode.SET_DATA, request)
+        if op == ZkOp.CHECK:
+            assert isinstance(body, CheckVersionRequest)
+            return self._forward(
+                xid, op, OpCode.CHECK, {"path": _text(body.path), "version": body.version}
+            )
+        if op in (ZkOp.SYNC, ZkOp.GET_ACL, ZkOp.GET_ALL_CHILDREN_NUMBER):
+            assert isinstance(body, PathRequest)
+            native = {
+                ZkOp.SYNC: OpCode.SYNC,
+                ZkOp.GET_ACL: OpCode.GET_ACL,
+                ZkOp.GET_ALL_CHILDREN_NUMBER: OpCode.GET_ALL_CHILDREN_NUMBER,
+            }[ZkOp(op)]
+            return self._forward(xid, op, native, {"path": _text(body.path)})
+        if op == ZkOp.GET_EPHEMERALS:
+            assert isinstance(body, PathRequest)
+            prefix = (body.path or "").strip() or "/"
+            return self._forward(xid, op, OpCode.GET_EPHEMERALS, {"prefix": prefix})
+        if op == ZkOp.SET_ACL:
+            assert isinstance(body, SetACLRequest)
+            if not body.acl:
+                self._local(xid, InvalidACLError.code)
+                return None
+            acl = [[a.perms, a.id.scheme or "", a.id.id or ""] for a in body.acl]
+            request = {"path": _text(body.path), "acl": acl, "version": body.version}
+            return self._forward(xid, op, OpCode.SET_ACL, request)
+        if op in (ZkOp.MULTI, ZkOp.MULTI_READ):
+            assert isinstance(body, MultiRequest)
+            return self._multi(xid, op, body)
+        if op in (ZkOp.CHECK_WATCHES, ZkOp.REMOVE_WATCHES):
+            assert isinstance(body, WatchesRequest)
+            native = OpCode.CHECK_WATCHES if op == ZkOp.CHECK_WATCHES else OpCode.REMOVE_WATCHES
+            request = {"path": _text(body.path), "watcher_type": body.type}
+            return self._forward(xid, op, native, request)
+        if op == ZkOp.ADD_WATCH:
+            assert isinstance(body, AddWatchRequest)
+            return self._forward(
+                xid, op, OpCode.ADD_WATCH, {"path": _text(body.path), "mode": body.mode}
+            )
+        if op in (ZkOp.SET_WATCHES, ZkOp.SET_WATCHES2):
+            # Paths that cannot exist are left out (ZooKeeper would keep a watch that never
+            # fires): one of them must not cost the client the rest of its watches.
+            assert isinstance(body, SetWatches | SetWatches2)
+            return self._forward(xid, op, OpCode.SET_WATCHES, _set_watches_body(body))
+        if op == ZkOp.CLOSE_SESSION:
+            return self._forward(xid, op, OpCode.CLOSE_SESSION, {})
+        if op == ZkOp.AUTH:
+            assert isinstance(body, AuthPacket)
+            self._auth(xid, body)
+            return None
+        if op == ZkOp.WHO_AM_I:
+            infos = [ClientInfo("ip", self.client_host)] if self.client_host else []
+            # ZooKeeper reports a digest id by its user name alone.
+            infos += [ClientInfo(i.scheme, (i.id or "").split(":", 1)[0]) for i in self._auth_ids]
+            self._local(xid, 0, WhoAmIResponse(infos))
+            return None
+        if op == ZkOp.RECONFIG:
+            self._local(xid, RECONFIG_DISABLED)
+            return None
+        self._local(xid, UnimplementedError.code)
+        return None
+
+    def _multi(self, xid: int, op: int, body: MultiRequest) -> CoreRequest | None:
+        allowed = _WRITE_SUB_OPS if op == ZkOp.MULTI else _READ_SUB_OPS
+        ops: list[list[Any]] = []
+        for sub_op, sub in body.ops:
+            if sub_op not in allowed:
+                self._local(xid, BadArgumentsError.code)
+                return None
+            if sub_op in _CREATE_OPS:
+                assert isinstance(sub, CreateRequest | CreateTTLRequest)
+                if not sub.acl:
+                    self._local(xid, InvalidACLError.code)
+                    return None
+                ops.append([OpCode.CREATE, _create_body(sub)])
+            elif isinstance(sub, DeleteRequest | CheckVersionRequest):
+                native = OpCode.DELETE if sub_op == ZkOp.DELETE else OpCode.CHECK
+                ops.append([native, {"path": _text(sub.path), "version": sub.version}])
+            elif isinstance(sub, SetDataRequest):
+                ops.append(
+                    [
+                        OpCode.SET_DATA,
+                        {"path": _text(sub.path), "data": sub.data or b"", "version": sub.version},
+                    ]
+                )
+            else:
+                assert isinstance(sub, PathWatchRequest)
+                native = OpCode.GET_DATA if sub_op == ZkOp.GET_DATA else OpCode.GET_CHILDREN
+                ops.append([native, {"path": _text(sub.path), "watch": sub.watch}])
+        native_op = OpCode.MULTI if op == ZkOp.MULTI else OpCode.MULTI_READ
+        return self._forward(xid, op, native_op, {"ops": ops}, (o for o, _ in body.ops))
+
+    def _auth(self, xid: int, body: AuthPacket) -> None:
+        scheme = body.scheme or ""
+        if scheme == "digest" and body.auth:
+            self._auth_ids.append(Id("digest", digest_id(body.auth)))
+            self._local(xid, 0)
+        elif scheme == "ip":
+            self._local(xid, 0)
+        else:
+            self._local(xid, AuthFailedError.code)
+            self._queue_local(_CLOSE)
+            self._closing = True
+
+    # -- local replies ------------------------------------------------------------
+
+    def _local(self, xid: int, err: int, body: Record | None = None) -> None:
+        """A reply made here; it leaves in its place in the reply order."""
+        self._queue_local(jute.encode_reply(ReplyHeader(xid, self.last_zxid, err), body))
+
+    def _queue_local(self, item: _Item) -> None:
+        if self._pending:
+            self._pending[-1].after.append(item)
+        else:
+            self._outbox.append(item)
+
+    def data_to_send(self) -> bytes:
+        """Replies made here that may go now (nothing is ahead of them at the core)."""
+        if not self._outbox:
+            return b""
+        out: list[bytes] = []
+        self._flush_items(self._outbox, out)
+        self._outbox = []
+        return b"".join(out)
+
+    def _flush_items(self, items: list[_Item], out: list[bytes]) -> None:
+        for item in items:
+            if self.finished:
+                return
+            if isinstance(item, _Close):
+                self.finished = True
+            else:
+                out.append(item)
+                self.sent += 1
+
+    # -- output: the core's frames for this connection ------------------------------
+
+    def encode(self, frames: list[Any]) -> bytes:
+        """Jute bytes for the core's native output frames (and the local replies behind them)."""
+        out: list[bytes] = []
+        if self._outbox:
+            self._flush_items(self._outbox, out)
+            self._outbox = []
+        for frame in frames:
+            if self.finished:
+                break
+            if isinstance(frame, dict):
+                self._connect_response(frame, out)
+                continue
+            xid, zxid, err, result = frame
+            if xid == jute.WATCH_XID:
+                event = WatcherEvent(result["type"], KeeperState.SYNC_CONNECTED, result["path"])
+                out.append(jute.encode_reply(ReplyHeader(jute.WATCH_XID, -1, 0), event))
+                self.sent += 1
+                continue
+            self.last_zxid = max(self.last_zxid, zxid)
+            if xid == jute.PING_XID:
+                out.append(jute.encode_reply(ReplyHeader(jute.PING_XID, zxid, 0)))
+                self.sent += 1
+                continue
+            if xid == NOTICE_XID:
+                continue  # ZooKeeper says nothing before it closes a connection
+            pending = self._pop_pending(xid)
+            if pending is None:
+                continue
+            out.append(self._reply(pending, zxid, err, result))
+            self.sent += 1
+            self._flush_items(pending.after, out)
+        return b"".join(out)
+
+    def _pop_pending(self, native_xid: int) -> _Pending | None:
+        """The pending request this reply answers: always the head, as the core keeps order."""
+        while self._pending:
+            pending = self._pending.popleft()
+            if pending.native_xid == native_xid:
+                return pending
+        return None
+
+    def _connect_response(self, frame: dict[str, Any], out: list[bytes]) -> None:
+        self.last_zxid = max(self.last_zxid, int(frame.get("zxid", 0)))
+        error = frame.get("error", 0)
+        if error == SessionExpiredError.code:
+            response = jute.ConnectResponse(ZK_PROTOCOL_VERSION, 0, 0, bytes(PASSWORD_BYTES), False)
+        elif error:
+            return  # refused: the core closes the connection, and ZooKeeper says nothing
+        else:
+            self.session_id = frame["session_id"]
+            response = jute.ConnectResponse(
+                ZK_PROTOCOL_VERSION,
+                frame["timeout_ms"],
+                frame["session_id"],
+                frame["password"],
+                False,
+            )
+        out.append(jute.frame(response.to_bytes()))
+        self.sent += 1
+
+    def _reply(self, pending: _Pending, zxid: int, err: int, result: Any) -> bytes:
+        op = pending.zk_op
+        if err == InvalidPathError.code and op in _BAD_PATH_ANSWERS:
+            err = _BAD_PATH_ANSWERS[ZkOp(op)]
+            result = pending.path  # the only success here with a body is sync's path
+        if err:
+            return jute.encode_reply(ReplyHeader(pending.zk_xid, zxid, zk_error_code(err)))
+        if op == ZkOp.EXISTS and result is None:
+            # The exists-watch is set all the same (the core did it).
+            return jute.encode_reply(ReplyHeader(pending.zk_xid, zxid, NoNodeError.code))
+        body = _reply_body(op, pending.sub_ops, result)
+        return jute.encode_reply(ReplyHeader(pending.zk_xid, zxid, 0), body)
+
+
+# --------------------------------------------------------------------------
+# Request and reply bodies
+
+
+def _valid(path: str) -> bool:
+    try:
+        validate(path)
+    except InvalidPathError:
+        return False
+    return True
+
+
+def _text(value: str | None) -> str:
+    """A null ustring as the empty string: path validation then refuses it (BadArguments)."""
+    return "" if value is None else value
+
+
+def _create_body(body: CreateRequest | CreateTTLRequest) -> dict[str, Any]:
+    return {
+        "path": _text(body.path),
+        "data": body.data or b"",
+        "mode": body.flags,
+        "ttl_ms": body.ttl if isinstance(body, CreateTTLRequest) else 0,
+    }
+
+
+def _set_watches_body(body: SetWatches | SetWatches2) -> dict[str, Any]:
+    def paths(values: list[str | None] | None) -> list[str]:
+        return [v for v in values or () if v is not None and _valid(v)]
+
+    request = {
+        "relative_zxid": body.relative_zxid,
+        "data": paths(body.data),
+        "exist": paths(body.exist),
+        "child": paths(body.child),
+    }
+    if isinstance(body, SetWatches2):
+        request["persistent"] = paths(body.persistent)
+        request["persistent_recursive"] = paths(body.persistent_recursive)
+    return request
+
+
+def _stat(value: Any) -> Stat:
+    return value if isinstance(value, Stat) else Stat(*value)
+
+
+def _reply_body(op: int, sub_ops: tuple[int, ...], result: Any) -> Record | None:
+    """The jute body of a successful reply to `op`, from the native result."""
+    if op == ZkOp.CREATE:
+        return CreateResponse(result[0])
+    if op in _CREATE_OPS:
+        return Create2Response(result[0], _stat(result[1]))
+    if op in (ZkOp.EXISTS, ZkOp.SET_DATA, ZkOp.SET_ACL):
+        return StatResponse(_stat(result))
+    if op == ZkOp.GET_DATA:
+        return GetDataResponse(result[0], _stat(result[1]))
+    if op == ZkOp.GET_CHILDREN:
+        return GetChildrenResponse(list(result[0]))
+    if op == ZkOp.GET_CHILDREN2:
+        return GetChildren2Response(list(result[0]), _stat(result[1]))
+    if op == ZkOp.GET_ACL:
+        acl = [ACL(perms, Id(scheme, ident)) for perms, scheme, ident in result[0]]
+        return GetACLResponse(acl, _stat(result[1]))
+    if op == ZkOp.SYNC:
+        return PathResponse(result)
+    if op == ZkOp.GET_ALL_CHILDREN_NUMBER:
+        return GetAllChildrenNumberResponse(result)
+    if op == ZkOp.GET_EPHEMERALS:
+        return GetEphemeralsResponse(list(result))
+    if op == ZkOp.MULTI:
+        return MultiResponse(_multi_results(sub_ops, result))
+    if op == ZkOp.MULTI_READ:
+        return MultiResponse(_multi_read_results(sub_ops, result))
+    if op == ZkOp.ADD_WATCH:
+        return ErrorResponse(0)  # what ZooKeeper sends, and the Java client reads
+    return None  # delete, check, the other watch ops, closeSession: a header alone
+
+
+def _error_result(code: int) -> OpResult:
+    return OpResult(ZkOp.ERROR, code, ErrorResponse(code))
+
+
+def _multi_results(sub_ops: tuple[int, ...], result: list[list[Any]]) -> tuple[OpResult, ...]:
+    """Per-op results of a multi; ZooKeeper's convention when one op failed."""
+    codes = [item[0] for item in result]
+    if any(codes):
+        failed = next(
+            (i for i, c in enumerate(codes) if c not in (0, RolledBackError.code)),
+            next(i for i, c in enumerate(codes) if c),
+        )
+        return tuple(
+            _error_result(
+                0
+                if index < failed
+                else zk_error_code(code)
+                if index == failed
+                else RuntimeInconsistencyError.code
+            )
+            for index, code in enumerate(codes)
+        )
+    out: list[OpResult] = []
+    for op, (_, value) in zip(sub_ops, result, strict=True):
+        if op == ZkOp.CREATE:
+            out.append(OpResult(ZkOp.CREATE, 0, CreateResponse(value[0])))
+        elif op in _CREATE_OPS:
+            out.append(OpResult(ZkOp.CREATE2, 0, Create2Response(value[0], _stat(value[1]))))
+        elif op == ZkOp.SET_DATA:
+            out.append(OpResult(ZkOp.SET_DATA, 0, StatResponse(_stat(value))))
+        else:
+            out.append(OpResult(op, 0, None))  # delete, check
+    return tuple(out)
+
+
+def _multi_read_results(sub_ops: tuple[int, ...], result: list[list[Any]]) -> tuple[OpResult, ...]:
+    out: list[OpResult] = []
+    for op, (code, value) in zip(sub_ops, result, strict=True):
+        if code == InvalidPathError.code:
+            out.append(_error_result(NoNodeError.code))  # as for a lone read
+        elif code:
+            out.append(_error_result(zk_error_code(code)))
+        elif op == ZkOp.GET_DATA:
+            out.append(OpResult(ZkOp.GET_DATA, 0, GetDataResponse(value[0], _stat(value[1]))))
+        else:
+            out.append(OpResult(ZkOp.GET_CHILDREN, 0, GetChildrenResponse(list(value[0]))))
+    return tuple(out)
+
+
+__all__ = [
+    "FOUR_LETTER_WORDS",
+    "CoreRequest",
+    "Event",
+    "FourLetterWord",
+    "Handshake",
+    "ZkConnectionTranslator",
+    "digest_id",
+    "zk_error_code",
+]
