@@ -249,3 +249,19 @@ async def test_a_cancelled_block_still_closes_the_session_at_once(coord_server):
                 await trio.sleep_forever()
         assert scope.cancelled_caught
         assert await observer.exists("/owned") is None
+
+
+async def test_real_heartbeats_keep_an_idle_session_alive(coord_server):
+    """The one real-time test of the heartbeat: an idle client outlives its lease many times.
+
+    The point is the real thing (the client's ping timer against the server's lease
+    clock over a socket), so this waits real time: 1.5 s with a 300 ms session.
+    """
+    async with Client(coord_server.hosts, session_timeout=0.3) as zk:
+        assert zk.session_timeout == 0.3
+        await zk.create("/heartbeat", b"", ephemeral=True)
+        states = []
+        zk.add_listener(states.append)
+        await trio.sleep(1.5)  # five session timeouts with nothing to do but ping
+        assert states == [] and zk.state is ClientState.CONNECTED
+        assert await zk.exists("/heartbeat") is not None
