@@ -494,9 +494,7 @@ class Cluster:
         for txn in self.acked if txns is None else txns:
             holders = [v for v in sorted(self.voters) if self.nodes[v].disk.holds(txn)]
             if len(holders) < need:
-                raise self._fail(
-                    f"acknowledged write {_z(txn.zxid)} is durable only on {holders}"
-                )
+                raise self._fail(f"acknowledged write {_z(txn.zxid)} is durable only on {holders}")
 
     def check(self) -> None:
         for node in self.nodes.values():
@@ -604,8 +602,7 @@ class Cluster:
         if node is None:
             return []
         bodies: list[tuple[TxnHeader, TxnBody]] = [
-            (TxnHeader(0, self.time, 0, 0), CheckTxn(f"/w{self.time}-{i}", i))
-            for i in range(count)
+            (TxnHeader(0, self.time, 0, 0), CheckTxn(f"/w{self.time}-{i}", i)) for i in range(count)
         ]
         return self.propose_bodies(node, bodies)
 
