@@ -64,6 +64,7 @@ class AckEpoch:
     """The epoch this acknowledges (the LeaderInfo's)."""
     current_epoch: int
     last_zxid: int
+    """-1 when the follower can only take a SNAP (a TRUNC would cut into its snapshot)."""
 
 
 class SyncMode(enum.Enum):

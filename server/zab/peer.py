@@ -24,7 +24,9 @@ Phases (Zab, DSN 2011), per role:
   would-be leader waits for a quorum, picks a new epoch above every accepted
   epoch, sends LeaderInfo; followers accept it durably and answer AckEpoch. A
   leader that learns of a follower with a later history than its own steps
-  down, so the leader's history is always the longest of a quorum.
+  down, so the leader's history is always the longest of a quorum. So does one
+  that hears from a learner that accepted a later epoch than its own (which
+  could never join it); it then picks its next epoch above that one.
 - Sync: the leader sends each follower a DIFF (txns it lacks), a TRUNC (drop
   txns from a dead epoch the leader never had, then DIFF) or a SNAP (far
   behind: the whole tree), then NewLeader. Once a quorum acked NewLeader the
@@ -34,7 +36,10 @@ Phases (Zab, DSN 2011), per role:
   NewLeader names where the follower's log ends after that Sync; the follower
   acks it with that zxid, so an Ack of an older Sync is never credited to a
   newer one. A follower that gets a NewLeader not matching its log, or any
-  broadcast message before its Sync, missed the Sync and asks again.
+  broadcast message before its Sync, missed the Sync and asks again. A
+  follower told to TRUNC below its snapshot (which may hold txns never
+  committed, since a leader's tree can before it is established) cannot drop
+  them: it asks for a SNAP instead (AckEpoch with last_zxid -1).
 - Broadcast: Proposal (a batch of txns) -> Ack (cumulative: "all up to zxid is
   durable here") -> Commit once a quorum of voters acked. Observers get Inform
   with committed txns and never count toward a quorum.
@@ -85,6 +90,10 @@ def epoch_of(zxid: int) -> int:
 
 def make_zxid(epoch: int, counter: int) -> int:
     return (epoch << 32) | counter
+
+
+SNAP_PLEASE = -1
+"""An AckEpoch's last_zxid from a follower that can take nothing but a SNAP."""
 
 
 def _zxid_of(txn: Txn) -> int:
@@ -213,9 +222,14 @@ class ZabPeer:
         self._infos: dict[int, FollowerInfo] = {}
         self._epoch_acks: dict[int, AckEpoch] = {}
         self._next_counter = 1
+        self._epoch_floor = 0
+        """The highest epoch a learner told us it accepted after we had chosen ours."""
         self._epoch_begun = False
         self._established = False
         self._durable_zxid = self.last_zxid
+        self._snapshot_zxid = history_base or 0
+        """Where our newest snapshot is: we cannot truncate below it."""
+        self._need_snap = False
         if trimmed:  # the window starts later than the log it was given
             history_base = txns[trimmed - 1].zxid
         elif history_base is None:
@@ -496,6 +510,13 @@ class ZabPeer:
         # Pings from learners only refresh silent_ticks.
 
     def _on_follower_info(self, sender: int, info: FollowerInfo) -> None:
+        if self.epoch and info.accepted_epoch > self.epoch:
+            # It promised a later epoch (it tried to lead, or followed one who did) and
+            # can never take ours: it would stay out for good. Start over, and pick an
+            # epoch above its promise next time.
+            self._epoch_floor = max(self._epoch_floor, info.accepted_epoch)
+            self.start_election()
+            return
         self._links[sender] = _FollowerLink(sender, info.observer)
         if self.epoch:  # the epoch is already chosen: tell the newcomer
             self._send(sender, LeaderInfo(self.epoch))
@@ -508,7 +529,7 @@ class ZabPeer:
         voters = {peer for peer, i in self._infos.items() if not i.observer}
         if self.epoch or not self.quorum.is_quorum(voters):
             return
-        new_epoch = max(i.accepted_epoch for i in self._infos.values()) + 1
+        new_epoch = max(self._epoch_floor, *(i.accepted_epoch for i in self._infos.values())) + 1
         self.epoch = new_epoch
         self.state.accepted_epoch = new_epoch
         self._save_epochs()
@@ -671,9 +692,10 @@ class ZabPeer:
             self.epoch = message.epoch
             self._got_sync = False
             self._unsynced_ticks = 0
+            last = SNAP_PLEASE if self._need_snap else self.last_zxid
             self._send(
                 self.leader_id,  # type: ignore[arg-type]
-                AckEpoch(message.epoch, self.state.current_epoch, self.last_zxid),
+                AckEpoch(message.epoch, self.state.current_epoch, last),
             )
             return
         if getattr(message, "epoch", None) != self.epoch or not self.epoch:
@@ -732,7 +754,15 @@ class ZabPeer:
         # The Ready being built may already hold appends and commits from before this
         # Sync. The runtime carries out a Ready's snapshot or truncation before its
         # appends and commits, so drop what the Sync undoes.
+        if sync.mode is SyncMode.TRUNC and sync.truncate_to < self._snapshot_zxid:
+            # Txns in our snapshot cannot be dropped (it may hold some that were never
+            # committed: a leader's tree can, before it is established). Ask for a SNAP.
+            self._need_snap = True
+            self._resync()
+            return
         if sync.mode is SyncMode.SNAP:
+            self._snapshot_zxid = sync.snapshot_zxid
+            self._need_snap = False
             out.install_snapshot = sync
             out.truncate_after = None
             out.append = []

@@ -5,41 +5,47 @@ simulator never iterates a set or reads a clock, so a run replays exactly.
 
 One `step()` is one unit of simulated time:
 
-1. the network delivers every packet whose delay ran out (delays are drawn
-   per packet, so packets overtake each other); a packet is lost when its
-   target is down or on the other side of a partition, dropped with the drop
-   probability, or delivered and also re-queued once more (a duplicate);
-2. each running node ticks at its own steady rate (clocks drift, boundedly), and a
-   clock jump hands one node a burst of ticks;
+1. the network delivers every packet whose delay ran out. Delays are drawn
+   per packet. With `Faults.fifo` (TCP-like links, what server/runtime/peers.py
+   provides and the ZAB core assumes) a link keeps its order, so packets only
+   overtake each other across links; without it (datagrams) they also overtake
+   each other on a link and may be duplicated. A packet is lost when its target
+   is down or across a partition, or dropped with the drop probability (on a
+   FIFO link: the stretch of stream a broken connection loses);
+2. each running node ticks at its own steady rate (clocks drift, boundedly),
+   and a clock jump hands one node a burst of ticks;
 3. slow disks make progress (see below);
-4. faults strike: crash, restart, partition, heal.
+4. faults strike: crash, restart, partition, heal, clock jump.
 
 The disk of a node holds its epochs, its log and an installed snapshot. A
 node carries out its peer's `ZabReady`s one at a time, in the documented
 order: persist (epochs, truncate or snapshot, appends), then send, then apply
-the commits, then `advance`. Most Readys are carried out at once; a "slow"
-one waits some steps in each stage, the peer receiving and ticking meanwhile
-(the next Ready is taken only after `advance`). A crash while the writes are
-under way keeps only a prefix of them (the last record torn, or the whole
-unsynced batch lost) and sends none of the Ready's messages; a crash while the
-messages go out sends some of them. Packets already on the wire stay there: a
-restarted node may still receive what was sent to its previous life.
+the commits, then `advance`; as ZabReady allows and the runtime does, a
+leader's proposals leave first, before its own log write. Most Readys are
+carried out at once; a "slow" one waits some steps in each stage while the
+peer keeps receiving and ticking (the next Ready is taken only after
+`advance`). A crash while the writes are under way keeps only a prefix of
+them (the last record torn, or the whole unsynced batch lost) and sends none
+of the Ready's other messages; a crash while the messages go out sends some
+of them.
 
-A restart builds a new ZabPeer from the disk, and the node's tree is the
-snapshot plus the whole log, as the real recovery replays it: a recovered
-node may hold txns that were never committed until a leader syncs it.
+A restart builds a new ZabPeer from the disk (history_base = the snapshot's
+zxid, as the runtime passes it), and the node's tree is the snapshot plus the
+whole log, as the real recovery replays it: a recovered node may hold txns
+that were never committed until a leader syncs it.
 
-Invariants (checked after every step by `check()`, failures raise
-`InvariantViolation` naming the seed):
-- at most one established (serving) leader per epoch;
+Invariants (failures raise `InvariantViolation` naming the seed and step):
+- at most one established (serving) leader per epoch (`check()`, every step);
+- accepted_epoch >= current_epoch on every disk (every step, and every save);
 - the committed prefix of every node (everything up to the last txn a Ready
   told it to commit) is a prefix of one global chain, zxids strictly rising,
   and once a node has committed a txn it keeps it, through truncations,
-  snapshots, crashes and restarts;
+  snapshots, crashes and restarts (checked whenever a tree changes);
 - every acknowledged write (applied in a commit at the node that proposed it)
-  is durable on the disks of a quorum of voters from then on;
-- accepted_epoch >= current_epoch on every disk;
-- an Ack leaves a node only for a zxid that is already on its disk.
+  is durable on the disks of a quorum of voters from then on (checked at the
+  acknowledgement and whenever a disk loses anything);
+- an Ack leaves a node only for a zxid that is already on its disk, a log
+  only grows in zxid order, and a truncation never cuts into a snapshot.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from server.txn import CheckTxn, SetDataTxn, Txn, TxnBody, TxnHeader
-from server.zab.messages import Ack, PeerMessage, Role, Sync, SyncMode
+from server.zab.messages import Ack, PeerMessage, Proposal, Role, Sync, SyncMode
 from server.zab.peer import PersistentState, ZabConfig, ZabPeer, ZabReady, epoch_of
 
 
@@ -64,11 +70,12 @@ class Disk:
     log: list[Txn] = field(default_factory=list)
     snapshot: list[Txn] = field(default_factory=list)
     """Txns folded into a snapshot installed from a leader (the tree's history before the log)."""
+    snapshot_zxid: int = 0
 
     def last_zxid(self) -> int:
         if self.log:
             return self.log[-1].zxid
-        return self.snapshot[-1].zxid if self.snapshot else 0
+        return self.snapshot_zxid
 
     def holds(self, txn: Txn) -> bool:
         """Is this exact txn durable here (in the log or the installed snapshot)?"""
@@ -89,6 +96,12 @@ class Faults:
     """Per packet: delivered, and queued once more for later."""
     reorder: bool = False
     """Draw each packet's delay from [1, max_delay] rather than fixing it at 1."""
+    fifo: bool = False
+    """TCP-like links, the runtime's contract (server/runtime/peers.py): each
+    (sender, receiver) link delivers in order and never duplicates; a drop loses
+    one message of the stream; what a crashed node had not delivered yet is lost,
+    while what others queued for it may reach its next life. Without it the
+    network is datagrams: packets overtake each other on a link and repeat."""
     max_delay: int = 3
     crash: float = 0.0
     """Per step and running node."""
@@ -104,6 +117,9 @@ class Faults:
     """Per Ready: carried out over several steps, stage by stage."""
     slow_steps: int = 3
     """A slow Ready waits up to this many steps in each stage."""
+    torn: float = 0.0
+    """Per step and node with a slow Ready under way: crash it right then (a power
+    cut during an fsync), so that its writes tear or its messages go out in part."""
 
 
 @dataclass
@@ -141,11 +157,24 @@ class Stats:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
+@dataclass(order=True)
+class _Packet:
+    at: int
+    seq: int
+    sender: int = field(compare=False)
+    to: int = field(compare=False)
+    message: PeerMessage = field(compare=False)
+    from_life: int = field(compare=False)
+    """The sender's incarnation: a FIFO link loses what a dead sender had queued."""
+
+
 @dataclass
 class _InFlight:
     """A Ready being carried out slowly: which stage, and how long it still waits."""
 
     ready: ZabReady
+    messages: list[tuple[int, PeerMessage]]
+    """What is left to send after the writes (the proposals already left)."""
     stage: int = 0
     """0: writing, 1: sending, 2: applying."""
     wait: int = 0
@@ -199,24 +228,26 @@ class Cluster:
         self.max_history = max_history
         self.stats = Stats()
         self.time = 0
-        self._packets: list[tuple[int, int, int, int, PeerMessage]] = []
+        self._packets: list[_Packet] = []
+        self._link_clock: dict[tuple[int, int], int] = {}
+        """(sender, to) -> when the link's last packet arrives (FIFO links keep order)."""
         self._packet_seq = 0
         self.sides: tuple[frozenset[int], ...] = ()
         """The partition: empty when the network is whole."""
         self.chain: list[Txn] = []
         """The committed history as the nodes have reported it: one sequence for all."""
         self.acked: list[Txn] = []
-        """Acknowledged writes (and sync markers): must stay on a quorum of disks."""
+        """Acknowledged writes: each must stay on a quorum of disks."""
         self.leaders_by_epoch: dict[int, int] = {}
         self.on_apply: ApplyHook | None = None
         """Called for each committed txn a node applies (the client workload listens)."""
-        self.on_crash: Callable[[Node], None] | None = None
         self.trace: list[str] | None = None
-        """When a list, every packet sent and every fault is recorded in it (for replays)."""
+        """When a list, every delivery, drop and fault is recorded in it (for replays)."""
         self.nodes: dict[int, Node] = {}
         for node_id in self.ids:
             rate = tick_rate * (1 + self.rng.uniform(-drift, drift))
             self.nodes[node_id] = Node(node_id, Disk(), tick_rate=rate, phase=self.rng.random())
+        for node_id in self.ids:
             self._boot(node_id)
 
     def _note(self, text: str) -> None:
@@ -236,8 +267,13 @@ class Cluster:
         recovered = list(node.disk.snapshot) + list(node.disk.log)
         self._replace_tree(node, recovered, "restart")
         node.inflight = None
+        disk = node.disk
         node.peer = ZabPeer(
-            config, node.disk.epochs, node.disk.log, last_zxid=node.disk.last_zxid()
+            config,
+            disk.epochs,
+            disk.log,
+            last_zxid=disk.last_zxid(),
+            history_base=disk.snapshot_zxid,
         )
         self._pump(node)
 
@@ -255,8 +291,6 @@ class Cluster:
             self.stats.partial_sends += 1
         node.inflight = None
         node.peer = None
-        if self.on_crash is not None:
-            self.on_crash(node)
 
     def restart(self, node_id: int) -> None:
         if not self.nodes[node_id].up:
@@ -266,18 +300,25 @@ class Cluster:
 
     def _tear(self, node: Node, ready: ZabReady) -> None:
         """A crash during the writes: a prefix of them reached the disk, the rest is lost."""
-        writes: list[Callable[[], None]] = []
         disk = node.disk
+        writes: list[str | Txn] = []
         if ready.epochs is not None:
-            epochs = ready.epochs
-            writes.append(lambda: setattr(disk, "epochs", _copy_epochs(epochs)))
+            writes.append("epochs")
         if ready.install_snapshot is not None or ready.truncate_after is not None:
-            writes.append(lambda: self._cut_disk(disk, ready))
-        for txn in ready.append:
-            writes.append(lambda txn=txn: disk.log.append(txn))
-        kept = self.rng.randint(0, len(writes) - 1) if writes else 0
+            writes.append("cut")
+        writes.extend(ready.append)
+        if not writes:
+            return
+        kept = self.rng.randint(0, len(writes) - 1)
         for write in writes[:kept]:
-            write()
+            if write == "epochs":
+                assert ready.epochs is not None
+                disk.epochs = _copy_epochs(ready.epochs)
+            elif write == "cut":
+                self._cut_disk(disk, ready)
+            else:
+                assert isinstance(write, Txn)
+                disk.log.append(write)
         self.stats.torn_writes += 1
         self._note(f"torn write at {node.node_id}: kept {kept} of {len(writes)}")
         self.stats.lost_appends += min(len(ready.append), len(writes) - kept)
@@ -292,13 +333,27 @@ class Cluster:
 
     def _send(self, sender: int, to: int, message: PeerMessage) -> None:
         delay = self.rng.randint(1, self.faults.max_delay) if self.faults.reorder else 1
+        at = self.time + delay
+        if self.faults.fifo:
+            at = max(at, self._link_clock.get((sender, to), 0))
+            self._link_clock[sender, to] = at
         self._packet_seq += 1
-        heapq.heappush(self._packets, (self.time + delay, self._packet_seq, sender, to, message))
+        packet = _Packet(
+            at,
+            self._packet_seq,
+            sender,
+            to,
+            message,
+            self.nodes[sender].incarnation,
+        )
+        heapq.heappush(self._packets, packet)
 
     def in_flight(self) -> int:
         return len(self._packets)
 
     def partition(self) -> None:
+        if len(self.ids) < 2:
+            return
         ids = list(self.ids)
         self.rng.shuffle(ids)
         cut = self.rng.randint(1, len(ids) - 1)
@@ -313,11 +368,16 @@ class Cluster:
             self._note("heal")
 
     def _deliver_due(self) -> None:
-        while self._packets and self._packets[0][0] <= self.time:
-            _, _, sender, to, message = heapq.heappop(self._packets)
+        fifo = self.faults.fifo
+        while self._packets and self._packets[0].at <= self.time:
+            packet = heapq.heappop(self._packets)
+            sender, to, message = packet.sender, packet.to, packet.message
             node = self.nodes[to]
             if node.peer is None or not self.can_reach(sender, to):
                 self.stats.lost += 1
+                continue
+            if fifo and packet.from_life != self.nodes[sender].incarnation:
+                self.stats.lost += 1  # its sender died, and its send queues with it
                 continue
             if self.faults.drop and self.rng.random() < self.faults.drop:
                 self.stats.drops += 1
@@ -325,7 +385,7 @@ class Cluster:
                 continue
             if self.trace is not None:
                 self._note(f"deliver {sender}->{to} {_short(message)}")
-            if self.faults.duplicate and self.rng.random() < self.faults.duplicate:
+            if not fifo and self.faults.duplicate and self.rng.random() < self.faults.duplicate:
                 self.stats.dups += 1
                 self._send(sender, to, message)
             self.stats.delivered += 1
@@ -338,12 +398,21 @@ class Cluster:
         """Carry out the peer's Readys until it has none, or one is slow."""
         while node.peer is not None and node.inflight is None and node.peer.has_ready():
             ready = node.peer.ready()
+            # As the runtime does (the exception ZabReady allows): a leader's proposals
+            # leave before its own log write, the rest after.
+            late: list[tuple[int, PeerMessage]] = []
+            for to, message in ready.messages:
+                if isinstance(message, Proposal):
+                    self._emit(node, to, message)
+                else:
+                    late.append((to, message))
             if self.faults.slow_disk and self.rng.random() < self.faults.slow_disk:
                 self.stats.slow_readys += 1
-                node.inflight = _InFlight(ready, wait=self.rng.randint(1, self.faults.slow_steps))
+                wait = self.rng.randint(1, self.faults.slow_steps)
+                node.inflight = _InFlight(ready, late, wait=wait)
                 return
             self._write(node, ready)
-            for to, message in ready.messages:
+            for to, message in late:
                 self._emit(node, to, message)
             self._apply(node, ready.commit)
             node.peer.advance(ready)
@@ -362,11 +431,11 @@ class Cluster:
             return
         if flight.stage == 1:
             # The messages go out a few at a time.
-            count = self.rng.randint(1, max(1, len(ready.messages)))
-            for to, message in ready.messages[flight.sent : flight.sent + count]:
+            count = self.rng.randint(1, max(1, len(flight.messages)))
+            for to, message in flight.messages[flight.sent : flight.sent + count]:
                 self._emit(node, to, message)
             flight.sent += count
-            if flight.sent < len(ready.messages):
+            if flight.sent < len(flight.messages):
                 return
             flight.stage, flight.wait = 2, self.rng.randint(0, self.faults.slow_steps)
             return
@@ -380,6 +449,7 @@ class Cluster:
             snapshot = ready.install_snapshot.snapshot
             assert isinstance(snapshot, tuple), "the sender attaches its applied txns"
             disk.snapshot = list(snapshot)
+            disk.snapshot_zxid = ready.install_snapshot.snapshot_zxid
             disk.log = []
         elif ready.truncate_after is not None:
             cut = ready.truncate_after
@@ -421,10 +491,8 @@ class Cluster:
             if message.mode is SyncMode.SNAP:
                 self.stats.snaps_sent += 1
                 if message.snapshot is None:
-                    # The snapshot is the sender's tree as of snapshot_zxid.
-                    upto = message.snapshot_zxid
-                    snapshot = tuple(t for t in node.applied if t.zxid <= upto)
-                    message = _with_snapshot(message, snapshot)
+                    # As the runtime does: attach the tree as it is now, at its own zxid.
+                    message = _with_snapshot(message, tuple(node.applied))
             elif message.mode is SyncMode.TRUNC:
                 self.stats.truncs_sent += 1
             else:
@@ -453,7 +521,12 @@ class Cluster:
                 self.on_apply(node, txn)
 
     def _replace_tree(self, node: Node, txns: list[Txn], why: str) -> None:
-        """Truncation, snapshot install or recovery: the committed prefix must survive."""
+        """Truncation, snapshot install or recovery: the committed prefix must survive.
+
+        What is new in the tree is checked against the chain at the node's next commit,
+        not now: a recovered log, and a snapshot from a leader that is not established
+        yet, may hold txns that were never committed.
+        """
         old, keep = node.applied, node.agreed
         if txns[:keep] != old[:keep]:
             lost = next(t for i, t in enumerate(old[:keep]) if i >= len(txns) or txns[i] != t)
@@ -462,8 +535,6 @@ class Cluster:
         node.kv = {}
         for txn in txns:
             _apply_kv(node.kv, txn)
-        if why == "snapshot":
-            self._agree(node)  # a snapshot holds only committed txns
 
     def _agree(self, node: Node) -> None:
         applied, chain = node.applied, self.chain
@@ -540,7 +611,10 @@ class Cluster:
         f = self.faults
         for node_id in self.ids:
             node = self.nodes[node_id]
-            if node.up and f.crash and self.rng.random() < f.crash:
+            crash = node.up and f.crash and self.rng.random() < f.crash
+            # (a power cut in the middle of a slow Ready: its writes tear)
+            torn = node.inflight is not None and f.torn and self.rng.random() < f.torn
+            if crash or torn:
                 self.crash(node_id)
             elif not node.up and f.restart and self.rng.random() < f.restart:
                 self.restart(node_id)
@@ -574,13 +648,16 @@ class Cluster:
 
     # -- views -----------------------------------------------------------------------
 
+    def caught_up(self, node: Node) -> bool:
+        """Serving, with every Ready carried out (the runtime serves clients only then)."""
+        peer = node.peer
+        return peer is not None and peer.serving and node.inflight is None and not peer.has_ready()
+
     def serving_leaders(self) -> list[Node]:
         return [
-            self.nodes[i]
-            for i in self.ids
-            if (peer := self.nodes[i].peer) is not None
-            and peer.role is Role.LEADING
-            and peer.serving
+            node
+            for node in (self.nodes[i] for i in self.ids)
+            if self.caught_up(node) and node.peer is not None and node.peer.role is Role.LEADING
         ]
 
     def leader(self) -> Node | None:
@@ -590,11 +667,7 @@ class Cluster:
         return max(leaders, key=lambda n: n.peer.epoch if n.peer else 0)
 
     def serving(self) -> list[Node]:
-        return [
-            self.nodes[i]
-            for i in self.ids
-            if (peer := self.nodes[i].peer) is not None and peer.serving
-        ]
+        return [self.nodes[i] for i in self.ids if self.caught_up(self.nodes[i])]
 
     def propose(self, count: int = 1, *, at: Node | None = None) -> list[Txn]:
         """Have the serving leader order `count` writes of no effect; returns their txns."""
@@ -668,12 +741,13 @@ def _apply_kv(kv: dict[str, bytes], txn: Txn) -> None:
 
 
 def _with_snapshot(message: Sync, applied: tuple[Txn, ...]) -> Sync:
+    at = applied[-1].zxid if applied else 0
     return Sync(
         message.epoch,
         message.mode,
         message.truncate_to,
-        message.snapshot_zxid,
-        message.txns,
+        at,
+        tuple(t for t in message.txns if t.zxid > at),
         message.commit_zxid,
         snapshot=applied,
     )

@@ -18,7 +18,7 @@ def _agree(cluster: Cluster) -> None:
 
 
 @pytest.mark.parametrize("seed", range(20))
-def test_a_leader_is_elected_and_writes_commit_everywhere(seed):
+def test_a_leader_is_elected_and_writes_commit_everywhere(seed: int) -> None:
     cluster = Cluster(3, seed=seed)
     for _ in range(400):
         cluster.step()
@@ -35,7 +35,7 @@ def test_a_leader_is_elected_and_writes_commit_everywhere(seed):
 
 
 @pytest.mark.parametrize("seed", range(20))
-def test_leader_crash_then_new_leader_keeps_committed_writes(seed):
+def test_leader_crash_then_new_leader_keeps_committed_writes(seed: int) -> None:
     cluster = Cluster(3, seed=seed)
     cluster.run(400)
     first = cluster.leader()
