@@ -181,13 +181,18 @@ class CoreConfig:
 class ServerCore:
     """A member's sessions, connections, reads, watches and replies (and the sequencer, if any)."""
 
-    def __init__(self, config: CoreConfig | None = None, tree: DataTree | None = None) -> None:
+    def __init__(
+        self,
+        config: CoreConfig | None = None,
+        tree: DataTree | None = None,
+        write_results: WriteResults | None = None,
+    ) -> None:
         self.config = config or CoreConfig()
         self.tree = tree if tree is not None else DataTree()
         self.watches = WatchManager()
         self.sequencer: Sequencer | None = None
         self.leader_id: int | None = None
-        self.write_results = WriteResults()
+        self.write_results = write_results if write_results is not None else WriteResults()
         if self.config.standalone:
             self.sequencer = Sequencer(
                 self.tree,
@@ -560,9 +565,8 @@ class ServerCore:
         if isinstance(body, CloseSessionTxn):
             self._session_closed(body, zxid)
             self.write_results.forget(body.session_id)
-        elif header.xid > 0 and not isinstance(body, CreateSessionTxn | CheckTxn):
-            wire_result = _result_to_wire(body, result)
-            self.write_results.record(header.session_id, header.xid, zxid, wire_result)
+        else:
+            wire_result = remember_write(self.write_results, txn, result)
         waiting = self._waiting.pop((header.session_id, header.xid), None)
         if waiting is None:
             return
@@ -669,6 +673,20 @@ class ServerCore:
             if slot.waiting:
                 self._waiting.pop((conn.session_id, slot.xid), None)
         conn.slots.clear()
+
+
+def remember_write(results: WriteResults, txn: Txn, result: ApplyResult) -> Any:
+    """Record a client write's reply result for retries; returns it (None if not a write).
+
+    Called as txns are applied, and for the txns a restart replays, so that the
+    table survives a restart for every write the log still holds.
+    """
+    header, body = txn.header, txn.body
+    if header.xid <= 0 or isinstance(body, CreateSessionTxn | CheckTxn | CloseSessionTxn):
+        return None
+    wire_result = _result_to_wire(body, result)
+    results.record(header.session_id, header.xid, header.zxid, wire_result)
+    return wire_result
 
 
 def _error_reply(xid: int, zxid: int, error: KeeperError) -> list[Any]:

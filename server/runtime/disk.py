@@ -22,14 +22,14 @@ import gc
 import logging
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from server.storage.codec import TxnDecodeError, decode_txn, encode_txn, peek_zxid
 from server.storage.records import LOG_MAGIC, ScanEnd, encode_record, scan
 from server.storage.snapshot import LoadedSnapshot, SnapshotError, load_snapshot
-from server.tree import DataTree
+from server.tree import ApplyResult, DataTree
 from server.txn import Txn
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,10 @@ class Recovered:
     snapshot_nodes: int
     replayed: int
     truncated_bytes: int
+    client_writes: list[tuple[Txn, ApplyResult]] = field(default_factory=list)
+    """The replayed txns that answered a client's write, with what applying them gave:
+    the server rebuilds its table of write results from them, so that a write resent
+    after the restart is still applied at most once."""
 
 
 class Storage(Protocol):
@@ -193,6 +197,7 @@ class DataDir:
         tree = loaded.tree
         replayed = 0
         truncated = 0
+        writes: list[tuple[Txn, ApplyResult]] = []
         segments = self.segments()
         for index, (_, segment) in enumerate(segments):
             is_last = index == len(segments) - 1
@@ -203,10 +208,12 @@ class DataDir:
             for txn in txns:
                 if txn.zxid <= tree.last_zxid:
                     continue
-                tree.apply(txn)
+                result = tree.apply(txn)
+                if txn.header.xid > 0:
+                    writes.append((txn, result))
                 replayed += 1
         self.last_zxid = tree.last_zxid
-        return Recovered(tree, loaded.zxid, loaded.node_count, replayed, truncated)
+        return Recovered(tree, loaded.zxid, loaded.node_count, replayed, truncated, writes)
 
     def _newest_snapshot(self) -> LoadedSnapshot:
         for zxid, snapshot in reversed(self.snapshots()):

@@ -81,6 +81,7 @@ class EnsembleMember(StandaloneServer):
                 standalone=False,
             ),
             tree=tree,
+            write_results=self._replayed_write_results(),
         )
         self.zab = ZabPeer(
             ZabConfig(

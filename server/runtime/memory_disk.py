@@ -34,7 +34,7 @@ from server.runtime.disk import DataDirLocked, Recovered, StorageError
 from server.storage.codec import TxnDecodeError, decode_txn, encode_txn, peek_zxid
 from server.storage.records import LOG_MAGIC, ScanEnd, encode_record, scan
 from server.storage.snapshot import LoadedSnapshot, SnapshotError, load_snapshot
-from server.tree import DataTree
+from server.tree import ApplyResult, DataTree
 from server.txn import Txn
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,7 @@ class MemoryDataDir:
         tree = loaded.tree
         replayed = 0
         truncated = 0
+        writes: list[tuple[Txn, ApplyResult]] = []
         firsts = sorted(self.disk.segments)
         for index, first in enumerate(firsts):
             is_last = index == len(firsts) - 1
@@ -123,10 +124,12 @@ class MemoryDataDir:
             truncated += cut
             for txn in txns:
                 if txn.zxid > tree.last_zxid:
-                    tree.apply(txn)
+                    result = tree.apply(txn)
+                    if txn.header.xid > 0:
+                        writes.append((txn, result))
                     replayed += 1
         self.last_zxid = tree.last_zxid
-        return Recovered(tree, loaded.zxid, loaded.node_count, replayed, truncated)
+        return Recovered(tree, loaded.zxid, loaded.node_count, replayed, truncated, writes)
 
     def _newest_snapshot(self) -> LoadedSnapshot:
         for zxid in sorted(self.disk.snapshots, reverse=True):

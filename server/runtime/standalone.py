@@ -37,7 +37,8 @@ from coord.errors import MalformedFrameError, MarshallingError, ProtocolError, S
 from coord.framing import NEED_DATA, FrameDecoder, encode_frame, encode_frames
 from coord.messages import NOTICE_XID, parse_connect
 from server.config import ServerConfig
-from server.core import CoreConfig, ServerCore
+from server.core import CoreConfig, ServerCore, remember_write
+from server.dedupe import WriteResults
 from server.runtime.disk import DataDir, Recovered, Storage
 from server.runtime.zk_port import ZkPort
 from server.storage.snapshot import FuzzySnapshot
@@ -200,6 +201,7 @@ class StandaloneServer:
                 session_id_base=(self.config.server_id << 56) | ((now << 24) & ((1 << 56) - 1)),
             ),
             tree=tree,
+            write_results=self._replayed_write_results(),
         )
         restored = self.core.restore_sessions(now)
         if restored:
@@ -263,6 +265,15 @@ class StandaloneServer:
         result = fn(*args)
         await trio.lowlevel.cancel_shielded_checkpoint()
         return result
+
+    def _replayed_write_results(self) -> WriteResults:
+        """The results of the client writes the log replayed, for deduplicating resends."""
+        results = WriteResults()
+        if self.recovered is not None:
+            for txn, applied in self.recovered.client_writes:
+                remember_write(results, txn, applied)
+            self.recovered.client_writes = []
+        return results
 
     def _kick(self) -> None:
         self._wake.set()

@@ -110,3 +110,32 @@ async def test_sessions_across_a_restart(nursery, tmp_path):
     assert kept is not None and kept[7] == keeper_hello["session_id"]
     await keeper.aclose()
     scope.cancel()
+
+
+async def test_a_write_resent_after_a_restart_is_not_applied_twice(nursery, tmp_path):
+    """The table of write results is rebuilt from the replayed log."""
+    server, scope = await _run(nursery, tmp_path)
+    client, hello = await RawClient.connect(server.port, timeout_ms=2000)
+    mode = int(CreateMode.PERSISTENT_SEQUENTIAL)
+    await client.send([7, OpCode.CREATE, {"path": "/job-", "data": b"", "mode": mode}])
+    first = await client.reply(7)
+    assert first[2] == 0
+    await client.aclose()
+    scope.cancel()
+
+    server, scope = await _run(nursery, tmp_path)
+    again, resumed = await RawClient.connect(
+        server.port,
+        timeout_ms=2000,
+        session_id=hello["session_id"],
+        password=hello["password"],
+    )
+    assert resumed.get("error", 0) == 0
+    # The reply was lost, say: the client resends with the same xid.
+    await again.send([7, OpCode.CREATE, {"path": "/job-", "data": b"", "mode": mode}])
+    retry = await again.reply(7)
+    assert retry[2] == 0 and retry[3][0] == first[3][0] == "/job-0000000000"
+    children = (await again.call(OpCode.GET_CHILDREN, {"path": "/"}))[3][0]
+    assert children == ["job-0000000000"]
+    await again.aclose()
+    scope.cancel()
