@@ -748,6 +748,8 @@ class Client:
         path: str,
         watch: WatchCallback | None = ...,
         include_data: Literal[False] = ...,
+        *,
+        linearizable: bool = ...,
     ) -> list[str]: ...
 
     @overload
@@ -757,6 +759,7 @@ class Client:
         watch: WatchCallback | None = ...,
         *,
         include_data: Literal[True],
+        linearizable: bool = ...,
     ) -> tuple[list[str], Stat]: ...
 
     async def get_children(
@@ -764,14 +767,19 @@ class Client:
         path: str,
         watch: WatchCallback | None = None,
         include_data: bool = False,
+        *,
+        linearizable: bool = False,
     ) -> list[str] | tuple[list[str], Stat]:
         """The children's names, sorted; `include_data` adds the node's own Stat.
 
         A watch fires when a child is created or deleted, or the node is deleted.
+        `linearizable=True`: see `get`.
         """
         body = {"path": validate(path), "watch": watch is not None, "include_stat": include_data}
         hook = self._watch_hook(WatchKind.CHILD, path, watch)
-        result = await self._request(OpCode.GET_CHILDREN, body, path=path, on_reply=hook)
+        result = await self._request(
+            OpCode.GET_CHILDREN, body, path=path, on_reply=hook, linearizable=linearizable
+        )
         names, stat = ops.parse_children(result)
         if not include_data:
             return names

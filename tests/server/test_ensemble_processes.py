@@ -129,6 +129,9 @@ async def test_a_follower_killed_and_restarted_catches_up(tmp_path):
                     await writer.set("/after", value)
                     # A linearizable read on the follower sees a write acknowledged just now.
                     assert (await direct.get("/after", linearizable=True))[0] == value
+                await writer.create(f"/fresh-{value.decode()}")
+                fresh = await direct.get_children("/", linearizable=True)
+                assert f"fresh-{value.decode()}" in fresh
     finally:
         await ensemble.stop_all()
 
