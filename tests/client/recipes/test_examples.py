@@ -53,3 +53,18 @@ async def test_work_example(coord_server) -> None:  # type: ignore[no-untyped-de
     out = await run_example("recipes_work.py", coord_server.hosts)
     assert out.count(" did job-") == 9
     assert out.rstrip().endswith("all done: 9 jobs")
+
+
+@pytest.mark.slow
+async def test_more_example(coord_server) -> None:  # type: ignore[no-untyped-def]
+    out = await run_example("recipes_more.py", coord_server.hosts)
+    lines = out.splitlines()
+    order = lines[0].removeprefix("read-write lock: ").split(", ")
+    # Both readers held the read lock together, and the writer came after both.
+    assert order.index("reader-1 reads") < order.index("reader-2 done")
+    assert order.index("reader-2 reads") < order.index("reader-1 done")
+    assert order[-1] == "writer writes"
+    assert "lease: first obtains it: True" in lines
+    assert "lease: second obtains it: False" in lines
+    shares = [line for line in lines if line.startswith("partitioner: ")]
+    assert len(shares) == 2
