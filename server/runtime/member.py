@@ -223,6 +223,10 @@ class EnsembleMember(StandaloneServer):
             snapshot=data,
         )
 
+    def _snapshot_written(self, zxid: int) -> None:
+        assert self.zab is not None
+        self.zab.snapshot_taken(zxid)
+
     def _line_up_roles(self) -> None:
         """Make the core's role match the peer's: sequence, forward, or stop serving."""
         assert self.zab is not None and self.core is not None and self.clock is not None

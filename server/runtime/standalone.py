@@ -325,6 +325,7 @@ class StandaloneServer:
                 size += len(chunk)
                 await self._offload(handle.write, chunk)
             path = await self._offload(disk.finish_snapshot, zxid, temp, handle)
+            self._snapshot_written(zxid)
             removed = await self._offload(disk.purge, self.config.keep_snapshots)
             self.stats.snapshots += 1
             # Znodes are long-lived and acyclic: take them out of the cyclic collector's
@@ -339,6 +340,9 @@ class StandaloneServer:
             )
         finally:
             self._snapshot_idle.set()
+
+    def _snapshot_written(self, zxid: int) -> None:
+        """Hook for subclasses: a snapshot at `zxid` is durable (the member tells its peer)."""
 
     async def wait_snapshot_idle(self) -> None:
         """Return once no snapshot is being written (tests and orderly shutdown use it)."""

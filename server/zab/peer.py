@@ -325,6 +325,15 @@ class ZabPeer:
             if link.sent_sync and not link.observer:
                 self._send(link.peer, message)
 
+    def snapshot_taken(self, zxid: int) -> None:
+        """The runtime wrote a snapshot of the tree at `zxid`.
+
+        A snapshot may hold txns that were never committed (a restarted
+        member's tree holds its whole log), and storage cannot truncate into
+        it; from now on a TRUNC below it makes us ask for a SNAP instead.
+        """
+        self._snapshot_zxid = max(self._snapshot_zxid, zxid)
+
     def next_zxid(self) -> int:
         """The zxid the next proposed txn will get (the leader's preparer needs it)."""
         return make_zxid(self.epoch, self._next_counter)

@@ -31,7 +31,14 @@ from server.zab.messages import (
     UpToDate,
     Vote,
 )
-from server.zab.peer import PersistentState, ZabConfig, ZabPeer, ZabReady, make_zxid
+from server.zab.peer import (
+    SNAP_PLEASE,
+    PersistentState,
+    ZabConfig,
+    ZabPeer,
+    ZabReady,
+    make_zxid,
+)
 
 
 def z(epoch: int, counter: int) -> int:
@@ -907,3 +914,21 @@ def test_a_learner_that_accepted_our_own_epoch_joins() -> None:
     leader.receive(2, FollowerInfo(accepted_epoch=1, last_zxid=0))
     assert leader.role is Role.LEADING
     assert take(leader).messages == [(2, LeaderInfo(1))]
+
+
+def test_a_snapshot_the_runtime_took_is_never_truncated_into() -> None:
+    """After snapshot_taken(z), a TRUNC below z is refused: the follower asks for a SNAP."""
+    history = [Txn(TxnHeader(make_zxid(1, n), 0, 0, 0), CheckTxn("/x", -1)) for n in range(1, 6)]
+    peer = ZabPeer(ZabConfig(2, frozenset({1, 2, 3})), PersistentState(1, 1), history)
+    peer.snapshot_taken(history[-1].zxid)
+    peer.start_election()
+    peer._decide(1)  # follow member 1 (as an election would)
+    peer.ready()
+    peer.receive(1, LeaderInfo(2))
+    peer.ready()
+    peer.receive(1, Sync(2, SyncMode.TRUNC, history[1].zxid, 0, (), history[1].zxid))
+    sent = [m for _, m in peer.ready().messages]
+    peer.receive(1, LeaderInfo(2))
+    sent += [m for _, m in peer.ready().messages]
+    acks = [m for m in sent if isinstance(m, AckEpoch)]
+    assert acks and acks[-1].last_zxid == SNAP_PLEASE
