@@ -6,6 +6,8 @@
   waits until both are done.
 - NonBlockingLease: two clients try to claim the same lease; one gets it.
 - SetPartitioner: two members split six work items between them.
+- Barrier: a worker waits until a coordinator lifts the barrier.
+- Queue: a producer puts three items, a consumer takes them in order.
 """
 
 from __future__ import annotations
@@ -74,6 +76,29 @@ async def partitioner(hosts: str) -> None:
         print(f"partitioner: {name} works on {shares[name]}")
 
 
+async def barrier_and_queue(hosts: str) -> None:
+    async with Client(hosts) as coordinator, Client(hosts) as worker:
+        gate = coordinator.Barrier("/examples/gate")
+        await gate.create()
+        lifted = trio.Event()
+
+        async def wait_at_the_gate() -> None:
+            await worker.Barrier("/examples/gate").wait(timeout=10)
+            lifted.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(wait_at_the_gate)
+            await trio.sleep(0.1)
+            print("barrier: worker still waiting:", not lifted.is_set())
+            await gate.remove()
+        print("barrier: worker passed after the barrier was removed:", lifted.is_set())
+
+        await coordinator.Queue("/examples/queue").put_all([b"first", b"second", b"third"])
+        consumer = worker.Queue("/examples/queue")
+        taken = [await consumer.get(block=True, timeout=10) for _ in range(3)]
+        print("queue:", [item.decode() for item in taken if item is not None])
+
+
 async def main(hosts: str) -> None:
     async with Client(hosts) as zk:
         if await zk.exists("/examples"):
@@ -82,6 +107,7 @@ async def main(hosts: str) -> None:
     await read_write_lock(hosts)
     await lease(hosts)
     await partitioner(hosts)
+    await barrier_and_queue(hosts)
 
 
 if __name__ == "__main__":

@@ -68,3 +68,6 @@ async def test_more_example(coord_server) -> None:  # type: ignore[no-untyped-de
     assert "lease: second obtains it: False" in lines
     shares = [line for line in lines if line.startswith("partitioner: ")]
     assert len(shares) == 2
+    assert "barrier: worker still waiting: True" in lines
+    assert "barrier: worker passed after the barrier was removed: True" in lines
+    assert "queue: ['first', 'second', 'third']" in lines
