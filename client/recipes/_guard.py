@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Final
@@ -216,3 +217,31 @@ class HoldGuard:
                 self._confirmed_at = max(self._confirmed_at, sent)
                 next_probe = sent + client.session_timeout * PROBE_EVERY
                 await trio.sleep_until(min(next_probe, self.trusted_until))
+
+
+async def enter_guarded(guard: HoldGuard, release: Callable[[], Awaitable[object]]) -> None:
+    """Start guarding a fresh hold; if the guard cannot start, give the hold back."""
+    try:
+        await guard.__aenter__()
+    except BaseException:
+        await release()
+        raise
+
+
+async def exit_guarded(
+    guard: HoldGuard,
+    release: Callable[[], Awaitable[object]],
+    lost_error: Callable[[str], BaseException],
+    exc_type: type[BaseException] | None,
+    exc: BaseException | None,
+    tb: TracebackType | None,
+) -> bool:
+    """End a guarded body and release the hold. A body the guard cancelled because the
+    hold was lost ends in `lost_error(why)`, so the holder always learns of it."""
+    try:
+        swallowed = await guard.__aexit__(exc_type, exc, tb)
+    finally:
+        await release()
+    if swallowed and guard.lost is not None:
+        raise lost_error(str(guard.lost))
+    return swallowed

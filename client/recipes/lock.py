@@ -55,7 +55,7 @@ from coord.errors import ConnectionLossError, NoNodeError, RolledBackError
 from coord.paths import basename, join, validate
 
 from ._contenders import EXCLUSIVE, LOCK, blocker, lock_delay_marker, parse_marker, queue_of
-from ._guard import HoldGuard
+from ._guard import HoldGuard, enter_guarded, exit_guarded
 from ._support import (
     RETRY_PAUSE,
     RETRYABLE,
@@ -328,10 +328,9 @@ class Lock:
             margin=self.margin,
         )
         try:
-            await self._guard.__aenter__()
+            await enter_guarded(self._guard, self.release)
         except BaseException:
             self._guard = None
-            await self.release()
             raise
         return self
 
@@ -344,13 +343,16 @@ class Lock:
         guard, self._guard = self._guard, None
         assert guard is not None
         try:
-            swallowed = await guard.__aexit__(exc_type, exc, tb)
+            return await exit_guarded(
+                guard,
+                self.release,
+                lambda why: self.lost_error(f"{self.path}: {why}"),
+                exc_type,
+                exc,
+                tb,
+            )
         finally:
-            await self.release()
-        self.lost = guard.lost
-        if swallowed and guard.lost is not None:
-            raise self.lost_error(f"{self.path}: {guard.lost}")
-        return swallowed
+            self.lost = guard.lost
 
     def _step_down(self) -> None:
         """Cancel the body voluntarily (the `async with` then exits without an error)."""

@@ -64,21 +64,11 @@ class Queue:
 
     async def put(self, value: bytes, priority: int = 100) -> str:
         """Add an item; returns its node path."""
-        return await self.client.create(
-            join(self.path, _entry_prefix(priority)), value, sequential=True, makepath=True
-        )
+        return await _put(self.client, self.path, value, priority)
 
     async def put_all(self, values: Iterable[bytes], priority: int = 100) -> list[str]:
         """Add several items, in order, in one transaction."""
-        await self.client.ensure_path(self.path)
-        txn = self.client.transaction()
-        for value in values:
-            txn.create(join(self.path, _entry_prefix(priority)), value, sequential=True)
-        results = await txn.commit()
-        for result in results:
-            if isinstance(result, Exception):
-                raise result
-        return [str(r) for r in results]
+        return await _put_all(self.client, self.path, values, priority)
 
     async def length(self) -> int:
         """How many items are queued (kazoo's `len(queue)`)."""
@@ -138,21 +128,11 @@ class LockingQueue:
 
     async def put(self, value: bytes, priority: int = 100) -> str:
         """Add an item; returns its node path."""
-        return await self.client.create(
-            join(self.entries, _entry_prefix(priority)), value, sequential=True, makepath=True
-        )
+        return await _put(self.client, self.entries, value, priority)
 
     async def put_all(self, values: Iterable[bytes], priority: int = 100) -> list[str]:
         """Add several items, in order, in one transaction."""
-        await self.client.ensure_path(self.entries)
-        txn = self.client.transaction()
-        for value in values:
-            txn.create(join(self.entries, _entry_prefix(priority)), value, sequential=True)
-        results = await txn.commit()
-        for result in results:
-            if isinstance(result, Exception):
-                raise result
-        return [str(r) for r in results]
+        return await _put_all(self.client, self.entries, values, priority)
 
     async def length(self) -> int:
         """How many items are queued, taken ones included."""
@@ -256,3 +236,23 @@ class LockingQueue:
             await self.release()
             raise
         await self.consume()
+
+
+async def _put(client: Client, folder: str, value: bytes, priority: int) -> str:
+    return await client.create(
+        join(folder, _entry_prefix(priority)), value, sequential=True, makepath=True
+    )
+
+
+async def _put_all(
+    client: Client, folder: str, values: Iterable[bytes], priority: int
+) -> list[str]:
+    await client.ensure_path(folder)
+    txn = client.transaction()
+    for value in values:
+        txn.create(join(folder, _entry_prefix(priority)), value, sequential=True)
+    results = await txn.commit()
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return [str(r) for r in results]

@@ -34,7 +34,7 @@ from coord.errors import NodeExistsError, NoNodeError
 from coord.paths import join, validate
 
 from ._contenders import EXCLUSIVE, LOCK
-from ._guard import HoldGuard
+from ._guard import HoldGuard, enter_guarded, exit_guarded
 from ._support import (
     Waker,
     create_protected,
@@ -184,10 +184,9 @@ class Semaphore:
             self.client, self.node, confirmed_at=self._confirmed_at, margin=self.margin
         )
         try:
-            await self._guard.__aenter__()
+            await enter_guarded(self._guard, self.release)
         except BaseException:
             self._guard = None
-            await self.release()
             raise
         return self
 
@@ -200,10 +199,13 @@ class Semaphore:
         guard, self._guard = self._guard, None
         assert guard is not None
         try:
-            swallowed = await guard.__aexit__(exc_type, exc, tb)
+            return await exit_guarded(
+                guard,
+                self.release,
+                lambda why: LockLostError(f"semaphore {self.path}: {why}"),
+                exc_type,
+                exc,
+                tb,
+            )
         finally:
-            await self.release()
-        self.lost = guard.lost
-        if swallowed and guard.lost is not None:
-            raise LockLostError(f"semaphore {self.path}: {guard.lost}")
-        return swallowed
+            self.lost = guard.lost
