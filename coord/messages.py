@@ -32,15 +32,19 @@ Results, by op (for err == 0; a stat is the list of Stat's 11 fields):
     MULTI_READ      [[code, result-or-details], ...] one per GET_DATA or
                     GET_CHILDREN op, read at one point of the tree; each op
                     succeeds or fails on its own
-    GET_ACL         [acl, stat]: acl is [[perms, scheme, id], ...]; the server
-                    stores no ACLs, so it is always [[31, "world", "anyone"]]
-    SET_ACL         stat (checked: the node exists, the version matches its
-                    aversion; nothing is stored, ACLs are not enforced)
+    GET_ACL         [acl, stat]: acl is [[perms, scheme, id], ...] (digest
+                    hashes shown as "user:x" to a reader without ADMIN)
+    SET_ACL         stat (a write: the version is the node's aversion)
+    AUTH            None (the connection gains the credential's ids; a bad
+                    one is AuthFailed and the connection stays as it was)
     GET_EPHEMERALS  sorted paths of the session's ephemerals that start with
                     the prefix (a plain string prefix, as in ZooKeeper)
     GET_ALL_CHILDREN_NUMBER  the number of nodes below the path (all depths)
     ADD_WATCH, REMOVE_WATCHES, CHECK_WATCHES, SET_WATCHES, CLOSE_SESSION,
     PING: None
+
+Null data: a create or set may carry nil instead of bytes, ZooKeeper's null
+data; GET_DATA then answers nil, and the stat's data_length is 0.
 
 Op codes are ZooKeeper's numbers, so that a ZooKeeper-compatible front end maps
 onto the same server core. Request bodies are validated at the server's
@@ -82,6 +86,7 @@ class OpCode(enum.IntEnum):
     CHECK_WATCHES = 17
     REMOVE_WATCHES = 18
     MULTI_READ = 22
+    AUTH = 100
     SET_WATCHES = 101
     GET_EPHEMERALS = 103
     GET_ALL_CHILDREN_NUMBER = 104
@@ -191,12 +196,24 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+_AclEntry = Annotated[tuple[StrictInt, StrictStr, StrictStr], Strict(False)]
+"""One ACL entry, `[perms, scheme, id]` (msgpack decodes arrays as lists and strict
+mode takes only real tuples, so the entry alone is lax; its items stay strict)."""
+
+
+_AuthPair = Annotated[tuple[StrictStr, Annotated[bytes, Strict()]], Strict(False)]
+"""One `[scheme, credential]` pair (lax for the same reason as `_MultiOp` below)."""
+
+
 class ConnectRequest(_Body):
     protocol_version: int
     last_zxid_seen: int = 0
     timeout_ms: int = Field(ge=0)
     session_id: int = 0
     password: bytes = b""
+    auth: list[_AuthPair] = Field(default=[], max_length=64)
+    """Credentials applied to the connection before its session is made or resumed:
+    the client sends every one it authenticated with, on every connect."""
 
 
 class ConnectResponse(_Body):
@@ -212,9 +229,11 @@ class ConnectResponse(_Body):
 
 class CreateRequest(_Body):
     path: str
-    data: bytes = b""
+    data: bytes | None = b""
     mode: int = 0
     ttl_ms: int = 0
+    acl: list[_AclEntry] | None = Field(default=None, max_length=1024)
+    """The new node's ACL; None is the open ACL (world:anyone, every permission)."""
 
 
 class DeleteRequest(_Body):
@@ -234,7 +253,7 @@ class GetDataRequest(_Body):
 
 class SetDataRequest(_Body):
     path: str
-    data: bytes
+    data: bytes | None
     version: int = -1
 
 
@@ -297,18 +316,21 @@ class MultiReadRequest(_Body):
     ops: list[_MultiOp]
 
 
-_AclEntry = Annotated[tuple[StrictInt, StrictStr, StrictStr], Strict(False)]
-"""One ACL entry, `[perms, scheme, id]` (lax for the same reason as `_MultiOp`)."""
-
-
 class GetACLRequest(_Body):
     path: str
 
 
 class SetACLRequest(_Body):
     path: str
-    acl: list[_AclEntry]
+    acl: list[_AclEntry] = Field(max_length=1024)
     version: int = -1
+
+
+class AuthRequest(_Body):
+    """add_auth: `credential` is scheme-specific ("user:password" for digest)."""
+
+    scheme: str = Field(max_length=64)
+    credential: bytes = Field(max_length=4096)
 
 
 class CheckWatchesRequest(_Body):
@@ -344,6 +366,7 @@ Request = (
     | MultiReadRequest
     | GetACLRequest
     | SetACLRequest
+    | AuthRequest
     | CheckWatchesRequest
     | GetEphemeralsRequest
     | GetAllChildrenNumberRequest
@@ -367,6 +390,7 @@ REQUEST_MODELS: Final[dict[int, type[_Body]]] = {
     OpCode.MULTI_READ: MultiReadRequest,
     OpCode.GET_ACL: GetACLRequest,
     OpCode.SET_ACL: SetACLRequest,
+    OpCode.AUTH: AuthRequest,
     OpCode.CHECK_WATCHES: CheckWatchesRequest,
     OpCode.GET_EPHEMERALS: GetEphemeralsRequest,
     OpCode.GET_ALL_CHILDREN_NUMBER: GetAllChildrenNumberRequest,
@@ -375,7 +399,14 @@ REQUEST_MODELS: Final[dict[int, type[_Body]]] = {
 MULTI_OPS: Final = frozenset({OpCode.CREATE, OpCode.DELETE, OpCode.SET_DATA, OpCode.CHECK})
 MULTI_READ_OPS: Final = frozenset({OpCode.GET_DATA, OpCode.GET_CHILDREN})
 WRITE_OPS: Final = frozenset(
-    {OpCode.CREATE, OpCode.DELETE, OpCode.SET_DATA, OpCode.MULTI, OpCode.CLOSE_SESSION}
+    {
+        OpCode.CREATE,
+        OpCode.DELETE,
+        OpCode.SET_DATA,
+        OpCode.SET_ACL,
+        OpCode.MULTI,
+        OpCode.CLOSE_SESSION,
+    }
 )
 
 

@@ -97,6 +97,14 @@ class ServerConfig(BaseModel):
     max_outbound_batches: int = Field(
         default=1024, ge=1, description="queued reply batches per connection before it is cut off"
     )
+    super_digest: str = Field(
+        default="",
+        pattern=r"^$|^[^:]+:[A-Za-z0-9+/]{27}=$",
+        description=(
+            "ZooKeeper's superDigest, 'user:base64(sha1(user:password))': a client that "
+            "authenticates with that digest passes every ACL check (empty: no super user)"
+        ),
+    )
 
     @model_validator(mode="after")
     def _ports_differ(self) -> ServerConfig:

@@ -43,6 +43,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from coord.acl import Id
 from coord.errors import (
     BadArgumentsError,
     ConnectionLossError,
@@ -60,7 +61,9 @@ from coord.messages import (
     event_to_wire,
     parse_request_body,
 )
+from server.acls import AuthIds, authenticate
 from server.dedupe import WriteResults
+from server.identity import UNKNOWN, ConnectionIdentity
 from server.prep import MultiFailed, Preparer
 from server.reads import evaluate_read, set_watches
 from server.sequencer import CREATE_SESSION, AlreadyApplied, AlreadyPending, Sequencer
@@ -72,6 +75,7 @@ from server.txn import (
     CreateSessionTxn,
     CreateTxn,
     MultiTxn,
+    SetACLTxn,
     SetDataTxn,
     Txn,
     TxnBody,
@@ -81,7 +85,15 @@ from server.watches import WatchManager
 log = logging.getLogger(__name__)
 
 _WRITE_OPS = frozenset(
-    {OpCode.CREATE, OpCode.DELETE, OpCode.SET_DATA, OpCode.MULTI, OpCode.CLOSE_SESSION, OpCode.SYNC}
+    {
+        OpCode.CREATE,
+        OpCode.DELETE,
+        OpCode.SET_DATA,
+        OpCode.SET_ACL,
+        OpCode.MULTI,
+        OpCode.CLOSE_SESSION,
+        OpCode.SYNC,
+    }
 )
 """Requests that go through the sequencer and the quorum. SYNC is one: it is a no-op
 txn, so a read after it on the same session sees every write committed before it."""
@@ -96,6 +108,8 @@ class ForwardRequest:
     xid: int
     op: int
     body: Any
+    auth: tuple[tuple[str, str], ...] = ()
+    """The ACL ids of the client's connection on the follower: the leader checks with them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,10 +169,13 @@ class _Slot:
 
 
 class _Connection:
-    __slots__ = ("closed", "closing", "conn_id", "session_id", "slots")
+    __slots__ = ("auth", "certificate", "closed", "closing", "conn_id", "session_id", "slots")
 
-    def __init__(self, conn_id: int) -> None:
+    def __init__(self, conn_id: int, identity: ConnectionIdentity) -> None:
         self.conn_id = conn_id
+        self.auth: AuthIds = identity.ids()
+        """The connection's ACL ids: implicit ones from the transport, then add_auth's."""
+        self.certificate = bool(identity.x509)
         self.session_id = 0
         self.slots: deque[_Slot] = deque()
         self.closed = False
@@ -176,6 +193,9 @@ class CoreConfig:
     """Where session ids start; the runtime seeds it from the time so restarts don't reuse ids."""
     standalone: bool = True
     """A standalone server sequences its own writes; an ensemble member waits to be told."""
+    super_digest: str = ""
+    """ZooKeeper's superDigest, "super:<base64 sha1>": a digest auth matching it passes
+    every ACL check. Empty: no super user."""
 
 
 class ServerCore:
@@ -281,10 +301,17 @@ class ServerCore:
     # -- inputs: clients -------------------------------------------------------------
 
     def connect(
-        self, conn_id: int, request: ConnectRequest, *, now_ms: int, password: bytes
+        self,
+        conn_id: int,
+        request: ConnectRequest,
+        *,
+        now_ms: int,
+        password: bytes,
+        identity: ConnectionIdentity = UNKNOWN,
     ) -> None:
-        """A new connection's handshake. `password` is used if a new session is made."""
-        conn = _Connection(conn_id)
+        """A new connection's handshake. `password` is used if a new session is made;
+        `identity` is what the transport knows of the client (its ACL ids)."""
+        conn = _Connection(conn_id, identity)
         self._connections[conn_id] = conn
         if request.protocol_version != PROTOCOL_VERSION:
             self._refuse(
@@ -309,6 +336,12 @@ class ServerCore:
                     actual=request.last_zxid_seen,
                 ),
             )
+            return
+        try:
+            for scheme, credential in request.auth:
+                self._authenticate(conn, scheme, credential)
+        except KeeperError as exc:
+            self._refuse(conn, exc)
             return
         if request.session_id == 0:
             self._new_session(conn, request, now_ms, password)
@@ -370,6 +403,9 @@ class ServerCore:
             return
         slot = _Slot(xid, op)
         conn.slots.append(slot)
+        if op == OpCode.AUTH:
+            self._auth_request(conn, slot, body)
+            return
         if not conn.session_id or conn.closing or self._lease_ended(conn.session_id):
             error = SessionExpiredError(f"session {conn.session_id:#x} is closing")
             slot.reply = _error_reply(xid, self.tree.last_zxid, error)
@@ -387,6 +423,25 @@ class ServerCore:
         except MultiFailed as failed:
             slot.reply = [xid, self.tree.last_zxid, 0, _multi_failure(failed)]
         self._flush(conn)
+
+    def _auth_request(self, conn: _Connection, slot: _Slot, body: Any) -> None:
+        """add_auth: takes effect at once (for every request after it), answered in order."""
+        try:
+            request = parse_request_body(OpCode.AUTH, body)
+            self._authenticate(conn, request.scheme, request.credential)
+            slot.reply = [slot.xid, self.tree.last_zxid, 0, None]
+        except KeeperError as exc:
+            slot.reply = _error_reply(slot.xid, self.tree.last_zxid, exc)
+        self._flush(conn)
+
+    def _authenticate(self, conn: _Connection, scheme: str, credential: bytes) -> None:
+        ids = authenticate(
+            scheme,
+            credential,
+            super_digest=self.config.super_digest,
+            certificate=conn.certificate,
+        )
+        conn.auth += tuple(i for i in ids if i not in conn.auth)
 
     def connection_lost(self, conn_id: int) -> None:
         """The runtime saw the connection close. The session lives on until its lease ends."""
@@ -414,7 +469,8 @@ class ServerCore:
                 if request.op == CREATE_SESSION
                 else parse_request_body(request.op, request.body)
             )
-            self.sequencer.submit(request.session_id, request.xid, request.op, parsed, now_ms)
+            ids = tuple(Id(scheme, ident) for scheme, ident in request.auth)
+            self.sequencer.submit(request.session_id, request.xid, request.op, parsed, now_ms, ids)
             return
         except AlreadyPending:
             return  # the follower's slot is answered when the txn is applied there
@@ -528,7 +584,9 @@ class ServerCore:
             )
         if self.sequencer is not None:
             try:
-                self.sequencer.submit(conn.session_id, slot.xid, slot.op, slot.request, now_ms)
+                self.sequencer.submit(
+                    conn.session_id, slot.xid, slot.op, slot.request, now_ms, conn.auth
+                )
             except AlreadyApplied as done:
                 slot.reply = [slot.xid, done.zxid, 0, done.result]
                 return
@@ -541,7 +599,12 @@ class ServerCore:
                 else slot.request.model_dump(mode="python")
             )
             forward = ForwardRequest(
-                self.config.server_id, conn.session_id, slot.xid, slot.op, body
+                self.config.server_id,
+                conn.session_id,
+                slot.xid,
+                slot.op,
+                body,
+                tuple((i.scheme, i.id) for i in conn.auth),
             )
             self._peer_out.append((self.leader_id, forward))
         else:
@@ -622,6 +685,7 @@ class ServerCore:
                 slot.op,
                 slot.request,
                 session_id=conn.session_id,  # GET_EPHEMERALS (for the ZooKeeper port)
+                ids=conn.auth,
             )
             return [slot.xid, zxid, 0, result]
         except KeeperError as exc:
@@ -714,7 +778,7 @@ def _one_result(body: TxnBody, value: Any) -> Any:
     if isinstance(body, CreateTxn) and value is not None:
         path, stat = value
         return [path, stat]
-    if isinstance(body, SetDataTxn):
+    if isinstance(body, SetDataTxn | SetACLTxn):
         return value
     return None
 

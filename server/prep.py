@@ -10,7 +10,11 @@ consulted before the tree. When txns are applied the tree catches up and
 
 Every check that can fail happens here: path rules, data size, versions,
 parents, ephemeral parents, sequential names (from the parent's cversion),
-TTL bounds. The resulting txn cannot fail on apply, so every replica that
+TTL bounds, and ACLs where ZooKeeper checks them (CREATE on the parent of a
+create, DELETE on the parent of a delete, WRITE for a set, READ for a check
+inside a multi, ADMIN for set_acls), against the ids of the asking
+connection, and against the ACLs of the pending state (a multi may create a
+node and its children). The resulting txn cannot fail on apply, so every replica that
 applies it gets the same tree. A multi is prepared op by op on a scratch
 overlay; only if all ops pass does the scratch join the pending overlay.
 """
@@ -21,6 +25,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from coord import paths
+from coord.acl import OPEN_ACL_UNSAFE, Perm, acl_from_wire
 from coord.errors import (
     BadArgumentsError,
     BadVersionError,
@@ -40,8 +45,10 @@ from coord.messages import (
     CreateRequest,
     DeleteRequest,
     OpCode,
+    SetACLRequest,
     SetDataRequest,
 )
+from server.acls import AclList, AuthIds, check, fixup_acl
 from server.tree import DataTree, Znode
 from server.txn import (
     CheckTxn,
@@ -49,13 +56,14 @@ from server.txn import (
     CreateTxn,
     DeleteTxn,
     MultiTxn,
+    SetACLTxn,
     SetDataTxn,
 )
 
 MAX_TTL_MS = (1 << 40) - 1
 """ZooKeeper's TTL bound (it keeps the TTL in 40 bits of the ephemeral owner)."""
 
-SubTxn = CreateTxn | DeleteTxn | SetDataTxn | CheckTxn
+SubTxn = CreateTxn | DeleteTxn | SetDataTxn | SetACLTxn | CheckTxn
 
 
 @dataclass(slots=True)
@@ -69,6 +77,8 @@ class NodeView:
     mode: CreateMode
     mtime: int
     ttl_ms: int
+    acl: AclList = OPEN_ACL_UNSAFE
+    aversion: int = 0
     zxid: int = 0
     """The zxid of the last pending txn that touched this record (0: copied from the tree)."""
     exists: bool = True
@@ -84,6 +94,8 @@ class NodeView:
             node.mode,
             node.mtime,
             node.ttl_ms,
+            node.acl,
+            node.aversion,
         )
 
 
@@ -158,23 +170,37 @@ class Preparer:
     # -- preparation -----------------------------------------------------------
 
     def prepare_write(
-        self, op: int, request: object, *, session_id: int, zxid: int, now_ms: int
-    ) -> CreateTxn | DeleteTxn | SetDataTxn | CheckTxn:
-        """Prepare one create/delete/set/check; raise the KeeperError if it cannot apply."""
+        self,
+        op: int,
+        request: object,
+        *,
+        session_id: int,
+        zxid: int,
+        now_ms: int,
+        ids: AuthIds = (),
+    ) -> SubTxn:
+        """Prepare one create/delete/set/set_acls/check for a connection with `ids`;
+        raise the KeeperError if it cannot apply."""
         overlay: dict[str, NodeView] = {}
-        txn = self._prepare_one(op, request, overlay, session_id, now_ms)
+        txn = self._prepare_one(op, request, overlay, session_id, now_ms, ids)
         self._commit(zxid, overlay)
         return txn
 
     def prepare_multi(
-        self, ops: list[tuple[int, object]], *, session_id: int, zxid: int, now_ms: int
+        self,
+        ops: list[tuple[int, object]],
+        *,
+        session_id: int,
+        zxid: int,
+        now_ms: int,
+        ids: AuthIds = (),
     ) -> MultiTxn:
         """Prepare every op of a multi on one scratch overlay; all or nothing."""
         overlay: dict[str, NodeView] = {}
         txns: list[SubTxn] = []
         for index, (op, request) in enumerate(ops):
             try:
-                txns.append(self._prepare_one(op, request, overlay, session_id, now_ms))
+                txns.append(self._prepare_one(op, request, overlay, session_id, now_ms, ids))
             except KeeperError as exc:
                 raise MultiFailed(index, exc, len(ops)) from None
         self._commit(zxid, overlay)
@@ -228,19 +254,27 @@ class Preparer:
         overlay: dict[str, NodeView],
         session_id: int,
         now_ms: int,
+        ids: AuthIds,
     ) -> SubTxn:
         if op == OpCode.CREATE and isinstance(request, CreateRequest):
-            return self._create(request, overlay, session_id, now_ms)
+            return self._create(request, overlay, session_id, now_ms, ids)
         if op == OpCode.SET_DATA and isinstance(request, SetDataRequest):
-            return self._set_data(request, overlay, now_ms)
+            return self._set_data(request, overlay, now_ms, ids)
         if op == OpCode.DELETE and isinstance(request, DeleteRequest):
-            return self._delete(request, overlay)
+            return self._delete(request, overlay, ids)
         if op == OpCode.CHECK and isinstance(request, CheckRequest):
-            return self._check(request, overlay)
+            return self._check(request, overlay, ids)
+        if op == OpCode.SET_ACL and isinstance(request, SetACLRequest):
+            return self._set_acl(request, overlay, ids)
         raise BadArgumentsError(f"op {op} is not a write", actual=op)
 
     def _create(
-        self, request: CreateRequest, overlay: dict[str, NodeView], owner: int, now_ms: int
+        self,
+        request: CreateRequest,
+        overlay: dict[str, NodeView],
+        owner: int,
+        now_ms: int,
+        ids: AuthIds,
     ) -> CreateTxn:
         try:
             mode = CreateMode(request.mode)
@@ -269,6 +303,8 @@ class Preparer:
                 expected=0,
                 actual=ttl,
             )
+        acl = OPEN_ACL_UNSAFE if request.acl is None else acl_from_wire(request.acl)
+        acl = fixup_acl(acl, ids, path=path)
         if path == "/" and not mode.is_sequential:
             raise NodeExistsError("the root always exists", path=path)
         # A sequential prefix may end in '/': its parent is the part before the name.
@@ -276,6 +312,7 @@ class Preparer:
         parent = self.view(parent_path, overlay)
         if parent is None:
             raise NoNodeError(f"parent {parent_path!r} of {path!r} does not exist", path=path)
+        check(parent.acl, Perm.CREATE, ids, node=parent_path, action=f"to create {path!r}")
         if parent.ephemeral_owner:
             raise NoChildrenForEphemeralsError(
                 f"parent {parent_path!r} of {path!r} is ephemeral and cannot have children",
@@ -298,6 +335,7 @@ class Preparer:
             mode=mode,
             mtime=now_ms,
             ttl_ms=ttl,
+            acl=acl,
         )
         return CreateTxn(
             path=path,
@@ -306,16 +344,18 @@ class Preparer:
             ephemeral_owner=owner if mode.is_ephemeral else 0,
             ttl_ms=ttl,
             parent_cversion=parent.cversion,
+            acl=acl,
         )
 
     def _set_data(
-        self, request: SetDataRequest, overlay: dict[str, NodeView], now_ms: int
+        self, request: SetDataRequest, overlay: dict[str, NodeView], now_ms: int, ids: AuthIds
     ) -> SetDataTxn:
         path = paths.validate(request.path)
         _check_data_size(path, request.data)
         node = self.view(path, overlay)
         if node is None:
             raise NoNodeError(f"node {path!r} does not exist", path=path)
+        check(node.acl, Perm.WRITE, ids, node=path, action=f"to set the data of {path!r}")
         _check_version(path, request.version, node.version)
         node = _copy(node)
         node.version += 1
@@ -323,10 +363,16 @@ class Preparer:
         overlay[path] = node
         return SetDataTxn(path, request.data, node.version)
 
-    def _delete(self, request: DeleteRequest, overlay: dict[str, NodeView]) -> DeleteTxn:
+    def _delete(
+        self, request: DeleteRequest, overlay: dict[str, NodeView], ids: AuthIds
+    ) -> DeleteTxn:
         path = paths.validate(request.path)
         if path == "/":
             raise BadArgumentsError("the root cannot be deleted", path=path)
+        parent_path = paths.parent(path)
+        parent = self.view(parent_path, overlay)
+        if parent is not None:
+            check(parent.acl, Perm.DELETE, ids, node=parent_path, action=f"to delete {path!r}")
         node = self.view(path, overlay)
         if node is None:
             raise NoNodeError(f"node {path!r} does not exist", path=path)
@@ -340,13 +386,37 @@ class Preparer:
             )
         return self._remove(path, overlay)
 
-    def _check(self, request: CheckRequest, overlay: dict[str, NodeView]) -> CheckTxn:
+    def _check(self, request: CheckRequest, overlay: dict[str, NodeView], ids: AuthIds) -> CheckTxn:
         path = paths.validate(request.path)
         node = self.view(path, overlay)
         if node is None:
             raise NoNodeError(f"node {path!r} does not exist", path=path)
+        check(node.acl, Perm.READ, ids, node=path, action=f"to check the version of {path!r}")
         _check_version(path, request.version, node.version)
         return CheckTxn(path, request.version)
+
+    def _set_acl(
+        self, request: SetACLRequest, overlay: dict[str, NodeView], ids: AuthIds
+    ) -> SetACLTxn:
+        path = paths.validate(request.path)
+        acl = fixup_acl(acl_from_wire(request.acl), ids, path=path)
+        node = self.view(path, overlay)
+        if node is None:
+            raise NoNodeError(f"node {path!r} does not exist", path=path)
+        check(node.acl, Perm.ADMIN, ids, node=path, action=f"to set the ACL of {path!r}")
+        if request.version not in (-1, node.aversion):
+            raise BadVersionError(
+                f"ACL version mismatch on {path!r}: expected {request.version}, "
+                f"actual {node.aversion}",
+                path=path,
+                expected=request.version,
+                actual=node.aversion,
+            )
+        node = _copy(node)
+        node.acl = acl
+        node.aversion += 1
+        overlay[path] = node
+        return SetACLTxn(path, acl, node.aversion)
 
     def _remove(self, path: str, overlay: dict[str, NodeView]) -> DeleteTxn:
         """Record a pending delete of an existing node; return its txn."""
@@ -370,6 +440,8 @@ def _copy(view: NodeView) -> NodeView:
         view.mode,
         view.mtime,
         view.ttl_ms,
+        view.acl,
+        view.aversion,
         view.zxid,
     )
 
@@ -384,8 +456,8 @@ def _check_version(path: str, expected: int, actual: int) -> None:
         )
 
 
-def _check_data_size(path: str, data: bytes) -> None:
-    if len(data) > MAX_DATA_SIZE:
+def _check_data_size(path: str, data: bytes | None) -> None:
+    if data is not None and len(data) > MAX_DATA_SIZE:
         raise DataTooLargeError(
             f"data for {path!r} is {len(data)} bytes, over the limit of {MAX_DATA_SIZE}",
             path=path,

@@ -3,23 +3,23 @@
 Pure functions over a DataTree and a WatchManager. Reads are served by the
 member the client is connected to; they never wait for the leader.
 
-ACLs: the server stores none and enforces none. GET_ACL answers ZooKeeper's
-open ACL (world:anyone, all permissions); SET_ACL checks what ZooKeeper would
-check (the node exists, the ACL is not empty, the version matches the node's
-aversion) and answers the unchanged stat, so clients that set ACLs keep
-working, and nothing is promised that is not kept.
+ACLs are checked where ZooKeeper checks them, against the ids of the asking
+connection (server.acls), before any watch is set: READ for get_data,
+get_children, check and the number of children; READ or ADMIN for get_acls
+(a reader without ADMIN sees digest ids as "user:x"); nothing for exists,
+sync, the watch ops and get_ephemerals. A refused read sets no watch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import Any, Final
+from typing import Any
 
 from coord import paths
+from coord.acl import Perm, acl_to_wire
 from coord.errors import (
     BadArgumentsError,
     BadVersionError,
-    InvalidACLError,
     KeeperError,
     NoNodeError,
     NoWatcherError,
@@ -41,18 +41,15 @@ from coord.messages import (
     MultiReadRequest,
     OpCode,
     RemoveWatchesRequest,
-    SetACLRequest,
     SetWatchesRequest,
     SyncRequest,
     WatchedEvent,
     WatcherType,
     parse_request_body,
 )
+from server.acls import AuthIds, authorized, check, redact
 from server.tree import DataTree, Znode
 from server.watches import WatchManager
-
-OPEN_ACL: Final = [[31, "world", "anyone"]]
-"""The only ACL this server answers: everyone may do everything (ZooKeeper's OPEN_ACL_UNSAFE)."""
 
 
 def evaluate_read(
@@ -63,16 +60,19 @@ def evaluate_read(
     request: Any,
     *,
     session_id: int = 0,
+    ids: AuthIds = (),
 ) -> Any:
     """Answer one read against the applied tree and register its watch, or raise the
     KeeperError the client gets. SET_WATCHES is answered by `set_watches`.
-    `session_id` is the asking session (GET_EPHEMERALS lists its ephemerals)."""
+    `session_id` is the asking session (GET_EPHEMERALS lists its ephemerals);
+    `ids` are its connection's ACL identity."""
     if op == OpCode.GET_DATA:
         assert isinstance(request, GetDataRequest)
         path = paths.validate(request.path)
         node = tree.get(path)
         if node is None:
             raise NoNodeError(f"node {path!r} does not exist", path=path)
+        check(node.acl, Perm.READ, ids, node=path, action=f"to read {path!r}")
         if request.watch:
             watches.add_data_watch(path, watcher)
         return [node.data, node.stat()]
@@ -89,6 +89,7 @@ def evaluate_read(
         node = tree.get(path)
         if node is None:
             raise NoNodeError(f"node {path!r} does not exist", path=path)
+        check(node.acl, Perm.READ, ids, node=path, action=f"to list the children of {path!r}")
         if request.watch:
             watches.add_child_watch(path, watcher)
         children = sorted(node.children) if node.children else []
@@ -102,6 +103,7 @@ def evaluate_read(
         node = tree.get(path)
         if node is None:
             raise NoNodeError(f"node {path!r} does not exist", path=path)
+        check(node.acl, Perm.READ, ids, node=path, action=f"to check the version of {path!r}")
         if request.version not in (-1, node.version):
             raise BadVersionError(
                 f"version mismatch on {path!r}: expected {request.version}, actual {node.version}",
@@ -141,21 +143,11 @@ def evaluate_read(
     if op == OpCode.GET_ACL:
         assert isinstance(request, GetACLRequest)
         node = _existing(tree, request.path)
-        return [OPEN_ACL, node.stat()]
-    if op == OpCode.SET_ACL:
-        assert isinstance(request, SetACLRequest)
-        node = _existing(tree, request.path)
-        if not request.acl:
-            raise InvalidACLError(f"empty ACL for {request.path!r}", path=request.path)
-        if request.version not in (-1, node.aversion):
-            raise BadVersionError(
-                f"ACL version mismatch on {request.path!r}: expected {request.version}, "
-                f"actual {node.aversion}",
-                path=request.path,
-                expected=request.version,
-                actual=node.aversion,
-            )
-        return node.stat()
+        path = request.path
+        action = f"to read the ACL of {path!r}"
+        check(node.acl, Perm.READ | Perm.ADMIN, ids, node=path, action=action)
+        acl = node.acl if authorized(node.acl, Perm.ADMIN, ids) else redact(node.acl)
+        return [acl_to_wire(acl), node.stat()]
     if op == OpCode.GET_EPHEMERALS:
         assert isinstance(request, GetEphemeralsRequest)
         owned = tree.ephemerals.get(session_id, ())
@@ -163,12 +155,14 @@ def evaluate_read(
     if op == OpCode.GET_ALL_CHILDREN_NUMBER:
         assert isinstance(request, GetAllChildrenNumberRequest)
         node = _existing(tree, request.path)
+        path = request.path
+        check(node.acl, Perm.READ, ids, node=path, action=f"to count the nodes below {path!r}")
         if request.path == "/":
             return len(tree) - 1
         return sum(1 for _ in tree.walk(request.path)) - 1 if node.children else 0
     if op == OpCode.MULTI_READ:
         assert isinstance(request, MultiReadRequest)
-        return _multi_read(tree, watches, watcher, request)
+        return _multi_read(tree, watches, watcher, request, ids)
     raise BadArgumentsError(f"op {op} is not a read", actual=op)
 
 
@@ -193,7 +187,11 @@ def _watcher_type(path: str, value: int) -> WatcherType:
 
 
 def _multi_read(
-    tree: DataTree, watches: WatchManager, watcher: Hashable, request: MultiReadRequest
+    tree: DataTree,
+    watches: WatchManager,
+    watcher: Hashable,
+    request: MultiReadRequest,
+    ids: AuthIds,
 ) -> list[list[Any]]:
     """Each op answered on its own (one failing does not fail the others), all at one point."""
     parsed = []
@@ -208,7 +206,7 @@ def _multi_read(
     out: list[list[Any]] = []
     for op, body in parsed:
         try:
-            out.append([0, evaluate_read(tree, watches, watcher, op, body)])
+            out.append([0, evaluate_read(tree, watches, watcher, op, body, ids=ids)])
         except KeeperError as exc:
             out.append([exc.code, exc.to_wire()])
     return out

@@ -21,6 +21,7 @@ from typing import Any
 from coord import paths
 from coord.errors import KeeperError, SessionExpiredError
 from coord.messages import MultiRequest, OpCode, SyncRequest, parse_multi_ops
+from server.acls import AuthIds
 from server.dedupe import WriteResults
 from server.prep import Preparer
 from server.sessions import SessionTracker
@@ -37,7 +38,7 @@ from server.txn import (
 CREATE_SESSION = -10
 """ZooKeeper's op code for createSession: used between members, never by clients."""
 
-_WRITES = frozenset({OpCode.CREATE, OpCode.DELETE, OpCode.SET_DATA, OpCode.CHECK})
+_WRITES = frozenset({OpCode.CREATE, OpCode.DELETE, OpCode.SET_DATA, OpCode.SET_ACL, OpCode.CHECK})
 
 
 class AlreadyApplied(Exception):
@@ -84,8 +85,17 @@ class Sequencer:
         self.proposals = []
         return out
 
-    def submit(self, session_id: int, xid: int, op: int, request: Any, now_ms: int) -> Txn:
-        """Prepare one write; raise KeeperError (or MultiFailed) if it cannot apply."""
+    def submit(
+        self,
+        session_id: int,
+        xid: int,
+        op: int,
+        request: Any,
+        now_ms: int,
+        ids: AuthIds = (),
+    ) -> Txn:
+        """Prepare one write from a connection with `ids` (its ACL identity);
+        raise KeeperError (or MultiFailed) if it cannot apply."""
         zxid = self._next_zxid
         body: TxnBody
         if op == CREATE_SESSION:
@@ -114,11 +124,11 @@ class Sequencer:
         elif op == OpCode.MULTI:
             assert isinstance(request, MultiRequest)
             body = self.preparer.prepare_multi(
-                parse_multi_ops(request), session_id=session_id, zxid=zxid, now_ms=now_ms
+                parse_multi_ops(request), session_id=session_id, zxid=zxid, now_ms=now_ms, ids=ids
             )
         elif op in _WRITES:
             body = self.preparer.prepare_write(
-                op, request, session_id=session_id, zxid=zxid, now_ms=now_ms
+                op, request, session_id=session_id, zxid=zxid, now_ms=now_ms, ids=ids
             )
         else:
             raise KeeperError(f"op {op} is not a write", actual=op)

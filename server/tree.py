@@ -18,8 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from coord import paths
+from coord.acl import OPEN_ACL_UNSAFE
 from coord.errors import NodeExistsError, NoNodeError
 from coord.messages import CreateMode, EventType, Stat
+from server.acls import AclInterner, AclList
 from server.txn import (
     CheckTxn,
     CloseSessionTxn,
@@ -27,6 +29,7 @@ from server.txn import (
     CreateTxn,
     DeleteTxn,
     MultiTxn,
+    SetACLTxn,
     SetDataTxn,
     Txn,
     TxnHeader,
@@ -36,9 +39,14 @@ Trigger = tuple[EventType, str]
 
 
 class Znode:
-    """One node. `children` is None for a leaf, to keep leaves small."""
+    """One node. `children` is None for a leaf, to keep leaves small.
+
+    `data` is None for ZooKeeper's null data (distinct from b""); `acl` is the
+    tree's interned tuple, shared by every node with the same ACL.
+    """
 
     __slots__ = (
+        "acl",
         "aversion",
         "children",
         "ctime",
@@ -56,14 +64,16 @@ class Znode:
 
     def __init__(
         self,
-        data: bytes,
+        data: bytes | None,
         zxid: int,
         time_ms: int,
         mode: CreateMode = CreateMode.PERSISTENT,
         ephemeral_owner: int = 0,
         ttl_ms: int = 0,
+        acl: AclList = OPEN_ACL_UNSAFE,
     ) -> None:
         self.data = data
+        self.acl = acl
         self.czxid = zxid
         self.mzxid = zxid
         self.pzxid = zxid
@@ -91,7 +101,7 @@ class Znode:
             self.cversion,
             self.aversion,
             self.ephemeral_owner,
-            len(self.data),
+            len(self.data) if self.data else 0,
             len(self.children) if self.children else 0,
             self.pzxid,
         )
@@ -126,6 +136,8 @@ class DataTree:
         self.sessions: dict[int, tuple[int, bytes]] = {}
         """Live sessions as the log knows them: id -> (timeout_ms, password)."""
         self.last_zxid = 0
+        self.acls = AclInterner()
+        """Every node's ACL is one of these shared tuples."""
 
     # -- reads ---------------------------------------------------------------
 
@@ -171,6 +183,8 @@ class DataTree:
         if isinstance(body, DeleteTxn):
             self._delete(header, body.path, out, body.parent_cversion)
             return None
+        if isinstance(body, SetACLTxn):
+            return self._set_acl(body, out)
         if isinstance(body, MultiTxn):
             return [self._apply_body(header, sub, out) for sub in body.txns]
         if isinstance(body, CheckTxn):
@@ -196,7 +210,13 @@ class DataTree:
             out.error = out.error or NodeExistsError.code
             return None
         node = Znode(
-            txn.data, header.zxid, header.time_ms, txn.mode, txn.ephemeral_owner, txn.ttl_ms
+            txn.data,
+            header.zxid,
+            header.time_ms,
+            txn.mode,
+            txn.ephemeral_owner,
+            txn.ttl_ms,
+            self.acls.intern(txn.acl),
         )
         self.nodes[path] = node
         if parent.children is None:
@@ -252,6 +272,15 @@ class DataTree:
         node.mtime = header.time_ms
         out.triggers.append((EventType.CHANGED, txn.path))
         return node.stat()
+
+    def _set_acl(self, txn: SetACLTxn, out: ApplyResult) -> object:
+        node = self.nodes.get(txn.path)
+        if node is None:
+            out.error = out.error or NoNodeError.code
+            return None
+        node.acl = self.acls.intern(txn.acl)
+        node.aversion = txn.aversion
+        return node.stat()  # ZooKeeper fires no watch for an ACL change
 
     def _close_session(self, header: TxnHeader, txn: CloseSessionTxn, out: ApplyResult) -> None:
         session_id = txn.session_id

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from coord.acl import ACL, OPEN_ACL_UNSAFE
 from coord.messages import CreateMode
 
 
@@ -28,12 +29,15 @@ class TxnHeader:
 @dataclass(frozen=True, slots=True)
 class CreateTxn:
     path: str
-    data: bytes
+    data: bytes | None
+    """None is ZooKeeper's null data, kept distinct from b"" everywhere."""
     mode: CreateMode
     ephemeral_owner: int
     ttl_ms: int
     parent_cversion: int
     """The parent's cversion after this create."""
+    acl: tuple[ACL, ...] = OPEN_ACL_UNSAFE
+    """The node's ACL, already fixed up (no `auth:` entries left)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +54,18 @@ class DeleteTxn:
 @dataclass(frozen=True, slots=True)
 class SetDataTxn:
     path: str
-    data: bytes
+    data: bytes | None
     version: int
     """The node's version after this set."""
+
+
+@dataclass(frozen=True, slots=True)
+class SetACLTxn:
+    path: str
+    acl: tuple[ACL, ...]
+    """The new ACL, already fixed up."""
+    aversion: int
+    """The node's aversion after this change."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +78,7 @@ class CheckTxn:
 
 @dataclass(frozen=True, slots=True)
 class MultiTxn:
-    txns: tuple[CreateTxn | DeleteTxn | SetDataTxn | CheckTxn, ...]
+    txns: tuple[CreateTxn | DeleteTxn | SetDataTxn | SetACLTxn | CheckTxn, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +100,14 @@ class CloseSessionTxn:
 
 
 TxnBody = (
-    CreateTxn | DeleteTxn | SetDataTxn | CheckTxn | MultiTxn | CreateSessionTxn | CloseSessionTxn
+    CreateTxn
+    | DeleteTxn
+    | SetDataTxn
+    | SetACLTxn
+    | CheckTxn
+    | MultiTxn
+    | CreateSessionTxn
+    | CloseSessionTxn
 )
 
 

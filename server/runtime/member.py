@@ -78,6 +78,7 @@ class EnsembleMember(StandaloneServer):
                 max_session_timeout_ms=config.max_session_timeout_ms,
                 server_id=config.server_id,
                 session_id_base=(config.server_id << 56) | ((now << 24) & ((1 << 56) - 1)),
+                super_digest=config.super_digest,
                 standalone=False,
             ),
             tree=tree,

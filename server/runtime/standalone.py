@@ -39,6 +39,7 @@ from coord.messages import NOTICE_XID, parse_connect
 from server.config import ServerConfig
 from server.core import CoreConfig, ServerCore, remember_write
 from server.dedupe import WriteResults
+from server.identity import ConnectionIdentity
 from server.runtime.disk import DataDir, Recovered, Storage
 from server.runtime.zk_port import ZkPort
 from server.storage.snapshot import FuzzySnapshot
@@ -199,6 +200,7 @@ class StandaloneServer:
                 max_session_timeout_ms=self.config.max_session_timeout_ms,
                 server_id=self.config.server_id,
                 session_id_base=(self.config.server_id << 56) | ((now << 24) & ((1 << 56) - 1)),
+                super_digest=self.config.super_digest,
             ),
             tree=tree,
             write_results=self._replayed_write_results(),
@@ -492,6 +494,7 @@ class StandaloneServer:
                             parse_connect(frame),
                             now_ms=now,
                             password=secrets.token_bytes(16),
+                            identity=ConnectionIdentity(ip=link.address),
                         )
                         handshake_done = True
                     else:

@@ -30,6 +30,7 @@ import trio
 
 from coord.errors import ProtocolError
 from coord.framing import NEED_DATA
+from server.identity import ConnectionIdentity
 from server.zk.fourletter import ConnectionInfo, ServerInfo, answer
 from server.zk.translate import CoreRequest, FourLetterWord, Handshake, ZkConnectionTranslator
 
@@ -110,7 +111,14 @@ class ZkPort:
                     now = clock.now_ms()
                     if isinstance(event, Handshake):
                         password = secrets.token_bytes(16)
-                        core.connect(link.conn_id, event.request, now_ms=now, password=password)
+                        identity = ConnectionIdentity(ip=link.address)
+                        core.connect(
+                            link.conn_id,
+                            event.request,
+                            now_ms=now,
+                            password=password,
+                            identity=identity,
+                        )
                         continue
                     server.stats.requests += 1
                     try:
@@ -172,7 +180,7 @@ class ZkPort:
             zxid=tree.last_zxid,
             node_count=len(tree),
             data_size=(
-                sum(len(path) + len(node.data) for path, node in tree.nodes.items())
+                sum(len(path) + len(node.data or b"") for path, node in tree.nodes.items())
                 if word == "mntr"
                 else 0
             ),

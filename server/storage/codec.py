@@ -11,6 +11,7 @@ from typing import Any
 
 import msgpack
 
+from coord.acl import OPEN_ACL_UNSAFE, acl_from_wire, acl_to_wire
 from coord.messages import CreateMode
 from server.txn import (
     CheckTxn,
@@ -19,6 +20,7 @@ from server.txn import (
     CreateTxn,
     DeleteTxn,
     MultiTxn,
+    SetACLTxn,
     SetDataTxn,
     Txn,
     TxnBody,
@@ -38,13 +40,14 @@ _TAGS: dict[type, int] = {
     MultiTxn: 5,
     CreateSessionTxn: 6,
     CloseSessionTxn: 7,
+    SetACLTxn: 8,
 }
 
 
 def body_to_list(body: TxnBody) -> list[Any]:
     tag = _TAGS[type(body)]
     if isinstance(body, CreateTxn):
-        return [
+        out = [
             tag,
             body.path,
             body.data,
@@ -53,10 +56,15 @@ def body_to_list(body: TxnBody) -> list[Any]:
             body.ttl_ms,
             body.parent_cversion,
         ]
+        if body.acl != OPEN_ACL_UNSAFE:
+            out.append(acl_to_wire(body.acl))  # the open ACL is the absent eighth field
+        return out
     if isinstance(body, DeleteTxn):
         return [tag, body.path, body.parent_cversion]
     if isinstance(body, SetDataTxn):
         return [tag, body.path, body.data, body.version]
+    if isinstance(body, SetACLTxn):
+        return [tag, body.path, acl_to_wire(body.acl), body.aversion]
     if isinstance(body, CheckTxn):
         return [tag, body.path, body.version]
     if isinstance(body, MultiTxn):
@@ -76,8 +84,18 @@ def body_to_list(body: TxnBody) -> list[Any]:
 def body_from_list(value: list[Any]) -> TxnBody:
     tag = value[0]
     if tag == 1:
-        _, path, data, mode, owner, ttl, parent_cversion = value
-        return CreateTxn(path, data, CreateMode(mode), owner, ttl, parent_cversion)
+        _, path, data, mode, owner, ttl, parent_cversion, *acl = value
+        if len(acl) > 1:
+            raise TxnDecodeError(f"a create txn has {len(value)} fields")
+        return CreateTxn(
+            path,
+            data,
+            CreateMode(mode),
+            owner,
+            ttl,
+            parent_cversion,
+            acl_from_wire(acl[0]) if acl else OPEN_ACL_UNSAFE,
+        )
     if tag == 2:
         return DeleteTxn(value[1], value[2])
     if tag == 3:
@@ -89,6 +107,8 @@ def body_from_list(value: list[Any]) -> TxnBody:
         return MultiTxn(subs)  # type: ignore[arg-type]
     if tag == 6:
         return CreateSessionTxn(value[1], value[2], value[3])
+    if tag == 8:
+        return SetACLTxn(value[1], acl_from_wire(value[2]), value[3])
     if tag == 7:
         deletes = tuple(DeleteTxn(path, cversion) for path, cversion in value[3])
         return CloseSessionTxn(value[1], value[2], deletes)

@@ -3,9 +3,16 @@
 Layout: SNAP_MAGIC, then records (server.storage.records framing):
 
     header   {"zxid": Z, "sessions": [[id, timeout_ms, password], ...]}
-    nodes    [[path, data, czxid, mzxid, pzxid, ctime, mtime, version,
-               cversion, aversion, ephemeral_owner, mode, ttl_ms], ...]   (many)
+    nodes    {"acls": [acl, ...],
+              "nodes": [[path, data, czxid, mzxid, pzxid, ctime, mtime, version,
+                         cversion, aversion, ephemeral_owner, mode, ttl_ms,
+                         acl_index], ...]}                                (many)
     footer   {"end": true, "nodes": N}
+
+Each nodes record lists the distinct ACLs its nodes use once (`acl` in the
+native wire form, `[[perms, scheme, id], ...]`) and each row names its ACL by
+index into that list; a row of 13 fields (or a record that is a bare list of
+rows, as older snapshots have) has the open ACL. `data` is nil for null data.
 
 A snapshot without its footer, or with a bad CRC, is invalid and start-up
 falls back to an older one. Snapshots are fuzzy, as in ZooKeeper: writes go
@@ -25,7 +32,9 @@ from typing import Any
 
 import msgpack
 
+from coord.acl import OPEN_ACL_UNSAFE, acl_from_wire, acl_to_wire
 from coord.messages import CreateMode
+from server.acls import AclList
 from server.storage.records import ScanEnd, encode_record, scan
 from server.tree import DataTree, Znode
 
@@ -41,8 +50,8 @@ def _pack(value: Any) -> bytes:
     return encode_record(msgpack.packb(value, use_bin_type=True))
 
 
-def _node_row(path: str, node: Znode) -> list[Any]:
-    return [
+def _node_row(path: str, node: Znode, acl_index: dict[AclList, int]) -> list[Any]:
+    row = [
         path,
         node.data,
         node.czxid,
@@ -57,6 +66,9 @@ def _node_row(path: str, node: Znode) -> list[Any]:
         int(node.mode),
         node.ttl_ms,
     ]
+    if node.acl is not OPEN_ACL_UNSAFE:
+        row.append(acl_index.setdefault(node.acl, len(acl_index)))
+    return row
 
 
 class FuzzySnapshot:
@@ -80,12 +92,13 @@ class FuzzySnapshot:
         written = 0
         for start in range(0, len(self._paths), self.batch):
             rows = []
+            acl_index: dict[AclList, int] = {}
             for path in self._paths[start : start + self.batch]:
                 node = nodes.get(path)
                 if node is not None:
-                    rows.append(_node_row(path, node))
+                    rows.append(_node_row(path, node, acl_index))
             written += len(rows)
-            yield _pack(rows)
+            yield _pack({"acls": [acl_to_wire(acl) for acl in acl_index], "nodes": rows})
         yield _pack({"end": True, "nodes": written})
 
 
@@ -121,9 +134,14 @@ def load_snapshot(data: bytes, *, name: str = "snapshot") -> LoadedSnapshot:
     tree.nodes.clear()
     count = 0
     for _, payload in records[1:-1]:
-        rows = msgpack.unpackb(payload, raw=False)
+        record = msgpack.unpackb(payload, raw=False)
+        if isinstance(record, dict):
+            acls = [tree.acls.intern(acl_from_wire(acl)) for acl in record["acls"]]
+            rows = record["nodes"]
+        else:
+            acls, rows = [], record
         for row in rows:
-            _load_node(tree, row)
+            _load_node(tree, row, acls)
         count += len(rows)
     if count != footer["nodes"]:
         raise SnapshotError(f"{name}: footer says {footer['nodes']} nodes, found {count}")
@@ -137,11 +155,12 @@ def load_snapshot(data: bytes, *, name: str = "snapshot") -> LoadedSnapshot:
 _MODES = {int(mode): mode for mode in CreateMode}
 
 
-def _load_node(tree: DataTree, row: list[Any]) -> None:
+def _load_node(tree: DataTree, row: list[Any], acls: list[AclList]) -> None:
     (path, data, czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion, owner, mode,
-     ttl_ms) = row  # fmt: skip
+     ttl_ms, *acl_index) = row  # fmt: skip
     create_mode = _MODES[mode]
-    node = Znode(data, czxid, ctime, create_mode, owner, ttl_ms)
+    acl = acls[acl_index[0]] if acl_index else OPEN_ACL_UNSAFE
+    node = Znode(data, czxid, ctime, create_mode, owner, ttl_ms, acl)
     node.mzxid, node.pzxid, node.mtime = mzxid, pzxid, mtime
     node.version, node.cversion, node.aversion = version, cversion, aversion
     nodes = tree.nodes

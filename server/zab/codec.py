@@ -69,7 +69,8 @@ def encode_message(message: WireMessage) -> list[Any]:
     if isinstance(message, Ping):
         return [12, message.epoch, message.commit_zxid]
     if isinstance(message, ForwardRequest):
-        return [20, message.origin, message.session_id, message.xid, message.op, message.body]
+        auth = [list(pair) for pair in message.auth]
+        return [20, message.origin, message.session_id, message.xid, message.op, message.body, auth]
     if isinstance(message, ForwardReply):
         return [21, message.session_id, message.xid, message.err, message.result, message.zxid]
     if isinstance(message, SessionTouches):
@@ -116,7 +117,8 @@ def _decode(value: Any) -> WireMessage:
     if tag == 12:
         return Ping(value[1], value[2])
     if tag == 20:
-        return ForwardRequest(value[1], value[2], value[3], value[4], value[5])
+        auth = tuple((str(scheme), str(ident)) for scheme, ident in value[6])
+        return ForwardRequest(value[1], value[2], value[3], value[4], value[5], auth)
     if tag == 21:
         return ForwardReply(value[1], value[2], value[3], value[4], value[5])
     if tag == 22:

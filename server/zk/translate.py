@@ -38,10 +38,13 @@ Theory of operation.
   member without a leader) gets no answer: the core closes the connection.
 - Four-letter words. A new connection whose first four bytes are a known
   word is a command, not a session: `next_event` returns FourLetterWord.
-- Auth. Per connection, as in ZooKeeper: `digest` adds the id
-  user:base64(sha1(user:password)), `ip` is accepted; any other scheme gets
-  AuthFailed and the connection closes after it (`finished`). Nothing is
-  enforced with these ids (the server keeps no ACLs); whoAmI reports them.
+- Auth. An auth packet for `digest`, `ip` or `x509` goes to the core as a
+  native AUTH (the core keeps the connection's ids and checks every ACL with
+  them); any other scheme, or a credential the core refuses, gets AuthFailed
+  and the connection closes after it (`finished`), as in ZooKeeper. whoAmI
+  reports the ids the core accepted.
+- Null data. A null buffer in a create or setData stays null (nil on the
+  native side), and reads back as a null buffer.
 
 After `next_event` raises (a bad packet), the stream cannot be trusted: the
 runtime closes the connection.
@@ -49,14 +52,13 @@ runtime closes the connection.
 
 from __future__ import annotations
 
-import base64
 import enum
-import hashlib
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from coord.acl import digest_credential
 from coord.errors import (
     AuthFailedError,
     BadArgumentsError,
@@ -174,10 +176,7 @@ def zk_error_code(code: int) -> int:
     return ServerSystemError.code if code <= -200 else code
 
 
-def digest_id(credential: bytes) -> str:
-    """ZooKeeper's digest id for "user:password": user:base64(sha1(user:password))."""
-    user = credential.split(b":", 1)[0].decode("utf-8", "replace")
-    return f"{user}:{base64.b64encode(hashlib.sha1(credential).digest()).decode('ascii')}"
+_FORWARDED_AUTH_SCHEMES: Final = frozenset({"digest", "ip", "x509"})
 
 
 # --------------------------------------------------------------------------
@@ -230,7 +229,7 @@ _Item = bytes | _Close
 class _Pending:
     """A request at the core: how to encode its reply, and what follows it."""
 
-    __slots__ = ("after", "native_xid", "path", "sub_ops", "zk_op", "zk_xid")
+    __slots__ = ("after", "auth_id", "native_xid", "path", "sub_ops", "zk_op", "zk_xid")
 
     def __init__(
         self, native_xid: int, zk_xid: int, zk_op: int, sub_ops: tuple[int, ...], path: str
@@ -241,6 +240,8 @@ class _Pending:
         self.sub_ops = sub_ops
         self.path = path
         self.after: list[_Item] = []
+        self.auth_id: Id | None = None
+        """For an auth: the id whoAmI reports once the core accepts it."""
 
 
 class ZkConnectionTranslator:
@@ -352,7 +353,7 @@ class ZkConnectionTranslator:
             return self._forward(xid, op, OpCode.GET_CHILDREN, request)
         if op == ZkOp.SET_DATA:
             assert isinstance(body, SetDataRequest)
-            request = {"path": _text(body.path), "data": body.data or b"", "version": body.version}
+            request = {"path": _text(body.path), "data": body.data, "version": body.version}
             return self._forward(xid, op, OpCode.SET_DATA, request)
         if op == ZkOp.CHECK:
             assert isinstance(body, CheckVersionRequest)
@@ -376,8 +377,7 @@ class ZkConnectionTranslator:
             if not body.acl:
                 self._local(xid, InvalidACLError.code)
                 return None
-            acl = [[a.perms, a.id.scheme or "", a.id.id or ""] for a in body.acl]
-            request = {"path": _text(body.path), "acl": acl, "version": body.version}
+            request = {"path": _text(body.path), "acl": _acl(body.acl), "version": body.version}
             return self._forward(xid, op, OpCode.SET_ACL, request)
         if op in (ZkOp.MULTI, ZkOp.MULTI_READ):
             assert isinstance(body, MultiRequest)
@@ -401,8 +401,7 @@ class ZkConnectionTranslator:
             return self._forward(xid, op, OpCode.CLOSE_SESSION, {})
         if op == ZkOp.AUTH:
             assert isinstance(body, AuthPacket)
-            self._auth(xid, body)
-            return None
+            return self._auth(xid, op, body)
         if op == ZkOp.WHO_AM_I:
             infos = [ClientInfo("ip", self.client_host)] if self.client_host else []
             # ZooKeeper reports a digest id by its user name alone.
@@ -435,7 +434,7 @@ class ZkConnectionTranslator:
                 ops.append(
                     [
                         OpCode.SET_DATA,
-                        {"path": _text(sub.path), "data": sub.data or b"", "version": sub.version},
+                        {"path": _text(sub.path), "data": sub.data, "version": sub.version},
                     ]
                 )
             else:
@@ -445,17 +444,18 @@ class ZkConnectionTranslator:
         native_op = OpCode.MULTI if op == ZkOp.MULTI else OpCode.MULTI_READ
         return self._forward(xid, op, native_op, {"ops": ops}, (o for o, _ in body.ops))
 
-    def _auth(self, xid: int, body: AuthPacket) -> None:
+    def _auth(self, xid: int, op: int, body: AuthPacket) -> CoreRequest | None:
         scheme = body.scheme or ""
-        if scheme == "digest" and body.auth:
-            self._auth_ids.append(Id("digest", digest_id(body.auth)))
-            self._local(xid, 0)
-        elif scheme == "ip":
-            self._local(xid, 0)
-        else:
+        credential = body.auth or b""
+        if scheme not in _FORWARDED_AUTH_SCHEMES:
             self._local(xid, AuthFailedError.code)
             self._queue_local(_CLOSE)
             self._closing = True
+            return None
+        request = self._forward(xid, op, OpCode.AUTH, {"scheme": scheme, "credential": credential})
+        if scheme == "digest" and b":" in credential:
+            self._pending[-1].auth_id = Id("digest", digest_credential(credential))
+        return request
 
     # -- local replies ------------------------------------------------------------
 
@@ -520,6 +520,12 @@ class ZkConnectionTranslator:
                 continue
             out.append(self._reply(pending, zxid, err, result))
             self.sent += 1
+            if pending.zk_op == ZkOp.AUTH:
+                if err:
+                    self.finished = True  # AuthFailed closes the connection, as in ZooKeeper
+                    break
+                if pending.auth_id is not None and pending.auth_id not in self._auth_ids:
+                    self._auth_ids.append(pending.auth_id)
             self._flush_items(pending.after, out)
         return b"".join(out)
 
@@ -581,12 +587,18 @@ def _text(value: str | None) -> str:
     return "" if value is None else value
 
 
+def _acl(acl: list[ACL] | None) -> list[list[Any]]:
+    """jute ACL entries as native `[perms, scheme, id]` (a null string as "": refused)."""
+    return [[a.perms, a.id.scheme or "", a.id.id or ""] for a in acl or ()]
+
+
 def _create_body(body: CreateRequest | CreateTTLRequest) -> dict[str, Any]:
     return {
         "path": _text(body.path),
-        "data": body.data or b"",
+        "data": body.data,
         "mode": body.flags,
         "ttl_ms": body.ttl if isinstance(body, CreateTTLRequest) else 0,
+        "acl": _acl(body.acl),
     }
 
 
@@ -698,6 +710,5 @@ __all__ = [
     "FourLetterWord",
     "Handshake",
     "ZkConnectionTranslator",
-    "digest_id",
     "zk_error_code",
 ]

@@ -48,6 +48,20 @@ REPLY_BODIES: dict[int, type[Record] | None] = {
 OPEN_ACL = list(jute.OPEN_ACL_UNSAFE)
 
 
+def connect_packet(**fields: Any) -> bytes:
+    """A framed ConnectRequest: a new session with a 4 s timeout unless `fields` say otherwise."""
+    values: dict[str, Any] = {
+        "protocol_version": 0,
+        "last_zxid_seen": 0,
+        "timeout_ms": 4000,
+        "session_id": 0,
+        "password": bytes(16),
+        "read_only": False,
+    }
+    values.update(fields)
+    return jute.frame(ConnectRequest(**values).to_bytes())
+
+
 def split_packets(data: bytes) -> list[bytes]:
     decoder = PacketDecoder(max_packet=1 << 30)
     decoder.receive_data(data)

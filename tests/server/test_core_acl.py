@@ -1,0 +1,300 @@
+"""ACLs and auth through ServerCore: every check where ZooKeeper makes it.
+
+The driver feeds the core native frames and reads what a client would read.
+Connection 1 is "alice" (digest alice:secret), connection 2 is nobody in
+particular (only its ip id, or none), unless a test says otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from coord.acl import (
+    CREATOR_ALL_ACL,
+    READ_ACL_UNSAFE,
+    Perm,
+    acl_to_wire,
+    digest_credential,
+    make_acl,
+    make_digest_acl,
+)
+from coord.errors import (
+    AuthFailedError,
+    BadVersionError,
+    InvalidACLError,
+    NoAuthError,
+    RolledBackError,
+)
+from coord.messages import EventType, OpCode, stat_from_wire
+from server.acls import AclList
+from server.identity import ConnectionIdentity
+from server.storage.codec import decode_txn, encode_txn
+from tests.server.coredriver import Driver, error_of, ok
+
+ALICE = ("digest", b"alice:secret")
+ALICE_ALL = acl_to_wire([make_digest_acl("alice", "secret", all=True)])
+
+
+def _alice_and_stranger(**config: Any) -> Driver:
+    d = Driver(**config)
+    d.connect(1, auth=[ALICE])
+    d.connect(2)
+    return d
+
+
+def _no_auth(reply: list[Any], *, node: str, perm: str) -> str:
+    """Assert `reply` is NoAuth naming `node` and `perm`; return its message."""
+    error = error_of(reply)
+    assert isinstance(error, NoAuthError), error
+    assert (error.path, error.expected) == (node, perm)
+    return error.message
+
+
+def test_a_digest_acl_keeps_everyone_else_out_of_every_op() -> None:
+    d = _alice_and_stranger()
+    ok(d.create(1, "/app", b"v", acl=ALICE_ALL))
+    ok(d.create(1, "/app/child"))  # alice may create below it
+    message = _no_auth(d.create(2, "/app/x"), node="/app", perm="CREATE")
+    assert message == "no CREATE permission on '/app' (needed to create '/app/x')"
+    _no_auth(d.get(2, "/app"), node="/app", perm="READ")
+    _no_auth(d.call(2, OpCode.GET_CHILDREN, {"path": "/app"}), node="/app", perm="READ")
+    set_body = {"path": "/app", "data": b"w", "version": -1}
+    _no_auth(d.call(2, OpCode.SET_DATA, set_body), node="/app", perm="WRITE")
+    delete_body = {"path": "/app/child", "version": -1}
+    _no_auth(d.call(2, OpCode.DELETE, delete_body), node="/app", perm="DELETE")
+    acl_body = {"path": "/app", "acl": acl_to_wire(READ_ACL_UNSAFE), "version": -1}
+    _no_auth(d.call(2, OpCode.SET_ACL, acl_body), node="/app", perm="ADMIN")
+    _no_auth(d.call(2, OpCode.GET_ACL, {"path": "/app"}), node="/app", perm="READ/ADMIN")
+    _no_auth(d.call(2, OpCode.GET_ALL_CHILDREN_NUMBER, {"path": "/app"}), node="/app", perm="READ")
+    # exists needs no permission, as in ZooKeeper
+    assert ok(d.exists(2, "/app")) is not None
+    # and alice can do all of it
+    assert ok(d.get(1, "/app"))[0] == b"v"
+    ok(d.call(1, OpCode.SET_DATA, set_body))
+    ok(d.call(1, OpCode.DELETE, delete_body))
+    assert ok(d.call(1, OpCode.SET_ACL, acl_body))[6] == 1  # aversion
+
+
+def test_a_wrong_password_is_a_different_id_and_gets_no_access() -> None:
+    d = Driver()
+    d.connect(1, auth=[ALICE])
+    d.connect(2, auth=[("digest", b"alice:wrong")])
+    ok(d.create(1, "/secret", b"s", acl=ALICE_ALL))
+    _no_auth(d.get(2, "/secret"), node="/secret", perm="READ")
+
+
+def test_add_auth_takes_effect_for_the_requests_after_it() -> None:
+    d = _alice_and_stranger()
+    ok(d.create(1, "/app", acl=ALICE_ALL))
+    _no_auth(d.get(2, "/app"), node="/app", perm="READ")
+    assert ok(d.call(2, OpCode.AUTH, {"scheme": "digest", "credential": b"alice:secret"})) is None
+    assert ok(d.get(2, "/app"))[0] == b""
+
+
+@pytest.mark.parametrize(
+    ("scheme", "credential", "why"),
+    [
+        ("kerberos", b"x", "unknown authentication scheme"),
+        ("digest", b"no-colon", "user:password"),
+        ("x509", b"", "client certificate"),
+    ],
+)
+def test_a_bad_add_auth_is_auth_failed_and_the_connection_stays(
+    scheme: str, credential: bytes, why: str
+) -> None:
+    d = Driver()
+    d.connect(1)
+    error = error_of(d.call(1, OpCode.AUTH, {"scheme": scheme, "credential": credential}))
+    assert isinstance(error, AuthFailedError) and why in error.message
+    assert 1 not in d.closed
+    ok(d.create(1, "/still-here"))
+
+
+def test_connect_time_auth_applies_before_the_session_and_a_bad_one_refuses_it() -> None:
+    d = Driver()
+    response = d.connect(1, auth=[("nope", b"x")])
+    assert response is not None and response["error"] == AuthFailedError.code
+    assert 1 in d.closed
+    d.connect(2, auth=[ALICE])
+    ok(d.create(2, "/mine", acl=acl_to_wire(CREATOR_ALL_ACL)))
+    # the session resumed on a new connection with the same auth keeps its access
+    resumed = d.connect(3, session_id=d.session_of[2], password=b"p" * 16, auth=[ALICE], run=True)
+    assert resumed is not None and resumed.get("error", 0) == 0
+    assert ok(d.get(3, "/mine"))[0] == b""
+
+
+def test_the_auth_scheme_stands_for_the_creators_ids_and_needs_one() -> None:
+    d = _alice_and_stranger()
+    ok(d.create(1, "/mine", acl=acl_to_wire(CREATOR_ALL_ACL)))
+    alice_id = digest_credential(b"alice:secret")
+    acl, _ = ok(d.call(1, OpCode.GET_ACL, {"path": "/mine"}))
+    assert acl == [[31, "digest", alice_id]]
+    error = error_of(d.create(2, "/nobody", acl=acl_to_wire(CREATOR_ALL_ACL)))
+    assert isinstance(error, InvalidACLError) and "add_auth" in error.message
+
+
+@pytest.mark.parametrize(
+    "acl",
+    [
+        [],
+        [[31, "world", "someone"]],
+        [[31, "digest", "no-hash"]],
+        [[31, "ip", "999.1.1.1"]],
+        [[31, "martian", "x"]],
+        [[64, "world", "anyone"]],
+    ],
+    ids=["empty", "world-not-anyone", "digest-no-hash", "bad-ip", "scheme", "perms"],
+)
+def test_an_acl_that_cannot_match_is_invalid(acl: list[Any]) -> None:
+    d = Driver()
+    d.connect(1)
+    assert isinstance(error_of(d.create(1, "/x", acl=acl)), InvalidACLError)
+    ok(d.create(1, "/y"))
+    assert isinstance(
+        error_of(d.call(1, OpCode.SET_ACL, {"path": "/y", "acl": acl})), InvalidACLError
+    )
+
+
+def test_get_acl_hides_digest_hashes_from_readers_without_admin() -> None:
+    d = _alice_and_stranger()
+    acl = [make_digest_acl("alice", "secret", all=True), make_acl("world", "anyone", read=True)]
+    ok(d.create(1, "/shown", acl=acl_to_wire(acl)))
+    full, _ = ok(d.call(1, OpCode.GET_ACL, {"path": "/shown"}))
+    assert full == acl_to_wire(acl)
+    redacted, _ = ok(d.call(2, OpCode.GET_ACL, {"path": "/shown"}))
+    assert redacted == [[31, "digest", "alice:x"], [1, "world", "anyone"]]
+
+
+def test_set_acl_checks_the_aversion_and_counts_it() -> None:
+    d = Driver()
+    d.connect(1)
+    ok(d.create(1, "/n"))
+    read_admin = [[int(Perm.READ | Perm.ADMIN), "world", "anyone"]]
+    first = {"path": "/n", "acl": read_admin, "version": 0}
+    assert stat_from_wire(ok(d.call(1, OpCode.SET_ACL, first))).aversion == 1
+    assert isinstance(error_of(d.call(1, OpCode.SET_ACL, first)), BadVersionError)
+    second = {"path": "/n", "acl": acl_to_wire(READ_ACL_UNSAFE), "version": 1}
+    assert stat_from_wire(ok(d.call(1, OpCode.SET_ACL, second))).aversion == 2
+    acl, stat = ok(d.call(1, OpCode.GET_ACL, {"path": "/n"}))
+    assert acl == acl_to_wire(READ_ACL_UNSAFE) and stat_from_wire(stat).aversion == 2
+    # READ only now: even the creator can neither write nor change the ACL back
+    _no_auth(d.call(1, OpCode.SET_DATA, {"path": "/n", "data": b"x"}), node="/n", perm="WRITE")
+    _no_auth(d.call(1, OpCode.SET_ACL, {"path": "/n", "acl": read_admin}), node="/n", perm="ADMIN")
+
+
+def test_every_op_in_a_multi_is_checked_and_a_refusal_rolls_all_back() -> None:
+    d = _alice_and_stranger()
+    ok(d.create(1, "/app", acl=ALICE_ALL))
+    ops = [
+        [OpCode.CREATE, {"path": "/open"}],
+        [OpCode.CHECK, {"path": "/app", "version": 0}],
+    ]
+    results = ok(d.call(2, OpCode.MULTI, {"ops": ops}))
+    assert [code for code, _ in results] == [RolledBackError.code, NoAuthError.code]
+    assert ok(d.exists(2, "/open")) is None
+    # a multi may create a protected node and then (as alice) a child under it
+    ops = [
+        [OpCode.CREATE, {"path": "/p", "acl": ALICE_ALL}],
+        [OpCode.CREATE, {"path": "/p/c"}],
+    ]
+    assert [code for code, _ in ok(d.call(1, OpCode.MULTI, {"ops": ops}))] == [0, 0]
+    ops = [
+        [OpCode.CREATE, {"path": "/q", "acl": ALICE_ALL}],
+        [OpCode.CREATE, {"path": "/q/c"}],
+    ]
+    codes = [code for code, _ in ok(d.call(2, OpCode.MULTI, {"ops": ops}))]
+    assert codes == [RolledBackError.code, NoAuthError.code]
+
+
+def test_multi_read_ops_are_checked_one_by_one() -> None:
+    d = _alice_and_stranger()
+    ok(d.create(1, "/app", acl=ALICE_ALL))
+    ok(d.create(1, "/open"))
+    ops = [[OpCode.GET_DATA, {"path": "/app"}], [OpCode.GET_DATA, {"path": "/open"}]]
+    results = ok(d.call(2, OpCode.MULTI_READ, {"ops": ops}))
+    assert [code for code, _ in results] == [NoAuthError.code, 0]
+
+
+def test_a_refused_read_sets_no_watch() -> None:
+    d = _alice_and_stranger()
+    ok(d.create(1, "/app", acl=ALICE_ALL))
+    _no_auth(d.get(2, "/app", watch=True), node="/app", perm="READ")
+    ok(d.call(1, OpCode.SET_DATA, {"path": "/app", "data": b"changed"}))
+    assert d.events(2) == []
+    ok(d.get(1, "/app", watch=True))
+    ok(d.call(1, OpCode.SET_DATA, {"path": "/app", "data": b"again"}))
+    assert d.events(1) == [(EventType.CHANGED, "/app")]
+
+
+def test_ip_acls_match_the_address_and_networks() -> None:
+    d = Driver()
+    d.connect(1, identity=ConnectionIdentity(ip="10.1.2.3"))
+    d.connect(2, identity=ConnectionIdentity(ip="192.168.0.7"))
+    ok(d.create(1, "/lan", b"x", acl=[[31, "ip", "10.0.0.0/8"]]))
+    ok(d.create(1, "/host", b"x", acl=[[31, "ip", "10.1.2.3"]]))
+    assert ok(d.get(1, "/lan"))[0] == b"x"
+    assert ok(d.get(1, "/host"))[0] == b"x"
+    _no_auth(d.get(2, "/lan"), node="/lan", perm="READ")
+    _no_auth(d.get(2, "/host"), node="/host", perm="READ")
+
+
+def test_x509_acls_match_the_certificate_subject() -> None:
+    d = Driver()
+    d.connect(1, identity=ConnectionIdentity(ip="127.0.0.1", x509="CN=alice,O=Example"))
+    d.connect(2, identity=ConnectionIdentity(ip="127.0.0.1", x509="CN=bob,O=Example"))
+    ok(d.create(1, "/tls", b"t", acl=[[31, "x509", "CN=alice,O=Example"]]))
+    assert ok(d.get(1, "/tls"))[0] == b"t"
+    _no_auth(d.get(2, "/tls"), node="/tls", perm="READ")
+    # CREATOR_ALL_ACL on a TLS connection means its certificate subject
+    ok(d.create(2, "/bobs", acl=acl_to_wire(CREATOR_ALL_ACL)))
+    acl, _ = ok(d.call(2, OpCode.GET_ACL, {"path": "/bobs"}))
+    assert acl == [[31, "x509", "CN=bob,O=Example"]]
+    assert ok(d.call(2, OpCode.AUTH, {"scheme": "x509", "credential": b""})) is None
+
+
+def test_the_super_digest_passes_every_check() -> None:
+    d = Driver(super_digest=digest_credential(b"super:admin"))
+    d.connect(1, auth=[ALICE])
+    d.connect(2, auth=[("digest", b"super:admin")])
+    ok(d.create(1, "/app", b"a", acl=ALICE_ALL))
+    assert ok(d.get(2, "/app"))[0] == b"a"
+    acl, _ = ok(d.call(2, OpCode.GET_ACL, {"path": "/app"}))
+    assert acl == ALICE_ALL  # an admin sees the hashes
+    ok(d.call(2, OpCode.DELETE, {"path": "/app"}))
+
+
+def test_null_data_stays_null_and_differs_from_empty() -> None:
+    d = Driver()
+    d.connect(1)
+    ok(d.create(1, "/null", None))
+    ok(d.create(1, "/empty", b""))
+    data, stat = ok(d.get(1, "/null"))
+    assert data is None and stat_from_wire(stat).data_length == 0
+    assert ok(d.get(1, "/empty"))[0] == b""
+    ok(d.call(1, OpCode.SET_DATA, {"path": "/empty", "data": None}))
+    assert ok(d.get(1, "/empty"))[0] is None
+
+
+def test_identical_acls_are_one_shared_object_in_the_tree() -> None:
+    d = Driver()
+    d.connect(1, auth=[ALICE])
+    for i in range(50):
+        ok(d.create(1, f"/n{i}", acl=ALICE_ALL))
+    acls: set[int] = {id(d.core.tree.get(f"/n{i}").acl) for i in range(50)}  # type: ignore[union-attr]
+    assert len(acls) == 1
+    assert len(d.core.tree.acls) == 2  # the open ACL and alice's
+
+
+def test_acl_txns_round_trip_through_the_log_codec() -> None:
+    d = Driver()
+    d.connect(1, auth=[ALICE])
+    ok(d.create(1, "/a", None, acl=ALICE_ALL))
+    ok(d.call(1, OpCode.SET_ACL, {"path": "/a", "acl": acl_to_wire(READ_ACL_UNSAFE)}))
+    for txn in d.txns:
+        assert decode_txn(encode_txn(txn)) == txn
+    bodies = [type(txn.body).__name__ for txn in d.txns]
+    assert bodies[-2:] == ["CreateTxn", "SetACLTxn"]
+    created: AclList = d.txns[-2].body.acl  # type: ignore[union-attr]
+    assert acl_to_wire(created) == ALICE_ALL
