@@ -7,9 +7,22 @@
         path = await zk.create("/app/worker-", b"", ephemeral=True, sequential=True)
 
 See client.client for how sessions, reconnects and watches work. The error
-classes are coord.errors', re-exported so that users import from one place.
+classes are coord.errors', and the ACL builders coord.acl's (kazoo's names:
+make_digest_acl, OPEN_ACL_UNSAFE, ...), re-exported so that users import from
+one place.
 """
 
+from coord.acl import (
+    ACL,
+    CREATOR_ALL_ACL,
+    OPEN_ACL_UNSAFE,
+    READ_ACL_UNSAFE,
+    Id,
+    Permissions,
+    make_acl,
+    make_digest_acl,
+    make_digest_acl_credential,
+)
 from coord.errors import (
     APIError,
     AuthFailedError,
@@ -52,6 +65,10 @@ from .streams import StateStream, StreamOverflowError, WatchStream
 from .transaction import Transaction
 
 __all__ = [
+    "ACL",
+    "CREATOR_ALL_ACL",
+    "OPEN_ACL_UNSAFE",
+    "READ_ACL_UNSAFE",
     "APIError",
     "AuthFailedError",
     "BadArgumentsError",
@@ -64,6 +81,7 @@ __all__ = [
     "DataTooLargeError",
     "EventType",
     "FrameTooLargeError",
+    "Id",
     "InvalidACLError",
     "InvalidPathError",
     "InvalidTTLError",
@@ -77,6 +95,7 @@ __all__ = [
     "NodeExistsError",
     "NotEmptyError",
     "OperationTimeoutError",
+    "Permissions",
     "ProtocolError",
     "RequestTimeoutError",
     "RolledBackError",
@@ -94,4 +113,7 @@ __all__ = [
     "WatchStream",
     "WatchedEvent",
     "WatcherType",
+    "make_acl",
+    "make_digest_acl",
+    "make_digest_acl_credential",
 ]

@@ -33,7 +33,7 @@ from __future__ import annotations
 import inspect
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
 from typing import Any, Concatenate, Final, Literal, ParamSpec, TypeVar, overload
@@ -41,7 +41,9 @@ from typing import Any, Concatenate, Final, Literal, ParamSpec, TypeVar, overloa
 import msgpack
 import trio
 
+from coord.acl import ACL, acl_from_wire
 from coord.errors import (
+    AuthFailedError,
     ConnectionLossError,
     FrameTooLargeError,
     KeeperError,
@@ -127,6 +129,11 @@ class Client:
     every call, including time spent waiting for a reconnect.
     `connect_timeout` bounds the first connection (default: the session
     timeout). `stream_factory` and `rng` are for tests and custom transports.
+
+    `auth` is a list of (scheme, credential) pairs, kazoo's `auth_data`, e.g.
+    `[("digest", "alice:secret")]`: the server applies them before it makes or
+    resumes the session, on every connection. `default_acl` is the ACL of every
+    node this client creates without an explicit `acl` (default: the open ACL).
     """
 
     def __init__(
@@ -140,8 +147,17 @@ class Client:
         retry_max_delay: float = 2.0,
         stream_factory: StreamFactory | None = None,
         rng: random.Random | None = None,
+        auth: Iterable[tuple[str, str | bytes]] = (),
+        default_acl: Iterable[ACL] | None = None,
     ) -> None:
         self._hosts: list[HostPort] = parse_hosts(hosts)
+        self._auth: list[tuple[str, bytes]] = []
+        for scheme, credential in auth:
+            self._remember_auth(ops.auth_pair(scheme, credential))
+        self.default_acl: list[ACL] | None = (
+            None if default_acl is None else list(acl_from_wire(ops.acl_body(default_acl)))
+        )
+        """kazoo's attribute: the ACL of nodes created without an explicit one."""
         if session_timeout <= 0 or request_timeout <= 0:
             raise ValueError("session_timeout and request_timeout must be positive")
         self._requested_timeout = float(session_timeout)
@@ -371,6 +387,9 @@ class Client:
             except SessionExpiredError as exc:
                 self._expire(f"the server said so on reconnect: {exc}")
                 return
+            except AuthFailedError as exc:
+                self._finish(ClientState.LOST, AuthFailedError, f"reconnecting: {exc}")
+                return
             if link is None:
                 self._expire(
                     f"not reconnected within the session timeout of {self._negotiated_timeout:g} s"
@@ -403,7 +422,7 @@ class Client:
             for host in hosts:
                 try:
                     return await self._connect(host)
-                except SessionExpiredError:
+                except (SessionExpiredError, AuthFailedError):
                     raise
                 except (*CONNECTION_ERRORS, KeeperError, trio.TooSlowError) as exc:
                     self._last_error = f"{host}: {exc or type(exc).__name__}"
@@ -418,6 +437,7 @@ class Client:
             timeout_ms=round(self._requested_timeout * 1000),
             session_id=self._session_id,
             password=self._password,
+            auth=list(self._auth),
         )
         with trio.fail_after(max(self._requested_timeout / len(self._hosts), 0.05)):
             stream = await self._stream_factory(host.host, host.port)
@@ -591,6 +611,7 @@ class Client:
         ttl: float | None = ...,
         makepath: bool = ...,
         include_data: Literal[False] = ...,
+        acl: Iterable[ACL] | None = ...,
     ) -> str: ...
 
     @overload
@@ -605,6 +626,7 @@ class Client:
         ttl: float | None = ...,
         makepath: bool = ...,
         include_data: Literal[True],
+        acl: Iterable[ACL] | None = ...,
     ) -> tuple[str, Stat]: ...
 
     async def create(
@@ -618,34 +640,48 @@ class Client:
         ttl: float | None = None,
         makepath: bool = False,
         include_data: bool = False,
+        acl: Iterable[ACL] | None = None,
     ) -> str | tuple[str, Stat]:
         """Create a node; returns its path (with the sequence suffix if sequential).
 
         `ttl` is in seconds (a persistent node deleted after that long without
         children or changes). `makepath` creates missing parents as
-        persistent nodes. `include_data` returns (path, Stat).
+        persistent nodes, with the same ACL (as kazoo does). `include_data`
+        returns (path, Stat). `acl` defaults to the client's `default_acl`.
         """
         body = ops.create_body(
             path, value, ephemeral=ephemeral, sequential=sequential, container=container, ttl=ttl
         )
+        self._apply_acl(body, acl)
         try:
             result = await self._request(OpCode.CREATE, body, path=path)
         except NoNodeError:
             if not makepath:
                 raise
-            await self._make_path(parent(path))
+            await self._make_path(parent(path), body.get("acl"))
             result = await self._request(OpCode.CREATE, body, path=path)
         created, stat = ops.parse_create(result)
         return (created, stat) if include_data else created
 
-    async def ensure_path(self, path: str) -> None:
-        """Make sure `path` and all its ancestors exist (as persistent nodes)."""
+    def _apply_acl(self, body: dict[str, Any], acl: Iterable[ACL] | None) -> None:
+        """Put `acl` (else the client's default ACL, if any) in a create body."""
+        chosen = self.default_acl if acl is None else acl
+        if chosen is not None:
+            body["acl"] = ops.acl_body(chosen)
+
+    async def ensure_path(self, path: str, acl: Iterable[ACL] | None = None) -> None:
+        """Make sure `path` and all its ancestors exist (as persistent nodes).
+
+        Nodes it creates get `acl`, else the client's default ACL.
+        """
         validate(path)
         if path == "/" or await self.exists(path) is not None:
             return
-        await self._make_path(path)
+        body: dict[str, Any] = {}
+        self._apply_acl(body, acl)
+        await self._make_path(path, body.get("acl"))
 
-    async def _make_path(self, path: str) -> None:
+    async def _make_path(self, path: str, acl: list[list[Any]] | None = None) -> None:
         """Create `path` and its missing ancestors: one round of exists, one of creates."""
         if path == "/":
             return
@@ -658,7 +694,11 @@ class Client:
         if not missing:
             return
         first = chain.index(missing[0])
-        created = await self._pipeline([(OpCode.CREATE, ops.create_body(p)) for p in chain[first:]])
+        bodies = [ops.create_body(p) for p in chain[first:]]
+        if acl is not None:
+            for body in bodies:
+                body["acl"] = acl
+        created = await self._pipeline([(OpCode.CREATE, body) for body in bodies])
         for result in created:
             if isinstance(result, KeeperError) and not isinstance(result, NodeExistsError):
                 raise result
@@ -824,6 +864,40 @@ class Client:
         """
         result = await self._request(OpCode.SYNC, {"path": validate(path)}, path=path)
         return result if isinstance(result, str) else path
+
+    # ------------------------------------------------------------------
+    # ACLs and auth.
+
+    async def get_acls(self, path: str) -> tuple[list[ACL], Stat]:
+        """The node's ACL and Stat (needs READ or ADMIN; without ADMIN digest
+        hashes read "user:x", as ZooKeeper 3.8 shows them)."""
+        result = await self._request(OpCode.GET_ACL, {"path": validate(path)}, path=path)
+        return ops.parse_acls(result)
+
+    async def set_acls(self, path: str, acls: Iterable[ACL], version: int = -1) -> Stat:
+        """Replace the node's ACL (needs ADMIN) if its aversion matches (-1: any)."""
+        body = ops.set_acl_body(path, acls, version)
+        return ops.parse_stat(OpCode.SET_ACL, await self._request(OpCode.SET_ACL, body, path=path))
+
+    async def add_auth(self, scheme: str, credential: str | bytes) -> None:
+        """Authenticate this connection as `scheme:credential` too (kazoo's add_auth).
+
+        The ids take effect for every request after this one, and the client
+        sends the credential again on every reconnect. A credential the server
+        cannot accept raises AuthFailedError; the session goes on as it was.
+        """
+        pair = ops.auth_pair(scheme, credential)
+        await self._request(OpCode.AUTH, {"scheme": pair[0], "credential": pair[1]})
+        self._remember_auth(pair)
+
+    def _remember_auth(self, pair: tuple[str, bytes]) -> None:
+        if pair not in self._auth:
+            self._auth.append(pair)
+
+    @property
+    def auth_data(self) -> list[tuple[str, bytes]]:
+        """The credentials this client authenticates with, kazoo's name."""
+        return list(self._auth)
 
     def transaction(self) -> Transaction:
         """A Transaction: add ops, then `await t.commit()` (or use `async with`)."""

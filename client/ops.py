@@ -10,8 +10,10 @@ too, so that a bad argument fails before anything is sent.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from coord.acl import ACL, acl_from_wire
 from coord.errors import (
     BadArgumentsError,
     InvalidTTLError,
@@ -80,6 +82,7 @@ def create_body(
     sequential: bool = False,
     container: bool = False,
     ttl: float | None = None,
+    acl: Iterable[Any] | None = None,
 ) -> dict[str, Any]:
     mode = create_mode(ephemeral=ephemeral, sequential=sequential, container=container, ttl=ttl)
     body: dict[str, Any] = {
@@ -89,7 +92,47 @@ def create_body(
     }
     if mode.is_ttl:
         body["ttl_ms"] = ttl_ms(ttl)
+    if acl is not None:
+        body["acl"] = acl_body(acl)
     return body
+
+
+def acl_body(acl: Iterable[Any]) -> list[list[Any]]:
+    """The wire form of an ACL given as coord.acl.ACL entries (or kazoo's, which have the
+    same `perms` and `id.scheme`/`id.id` fields); anything else is a TypeError here."""
+    if isinstance(acl, (str, bytes)):
+        raise TypeError("acl must be a list of ACL entries, not a string")
+    out: list[list[Any]] = []
+    for entry in acl:
+        perms = getattr(entry, "perms", None)
+        ident = getattr(entry, "id", None)
+        scheme = getattr(ident, "scheme", None)
+        name = getattr(ident, "id", None)
+        if not (
+            isinstance(perms, int)
+            and not isinstance(perms, bool)
+            and isinstance(scheme, str)
+            and isinstance(name, str)
+        ):
+            raise TypeError(f"not an ACL entry (use coord.acl.make_acl): {entry!r}")
+        out.append([int(perms), scheme, name])
+    return out
+
+
+def auth_pair(scheme: object, credential: object) -> tuple[str, bytes]:
+    """An auth credential as the wire carries it: (scheme, credential bytes).
+
+    A str credential is UTF-8 ("user:password" for digest), as kazoo sends it.
+    """
+    if not isinstance(scheme, str) or not scheme:
+        raise TypeError(f"auth scheme must be a non-empty str, got {scheme!r}")
+    if isinstance(credential, str):
+        return scheme, credential.encode("utf-8")
+    return scheme, to_bytes(credential, "auth credential")
+
+
+def set_acl_body(path: str, acl: Iterable[Any], version: int = -1) -> dict[str, Any]:
+    return {"path": validate(path), "acl": acl_body(acl), "version": check_version(version)}
 
 
 def delete_body(path: str, version: int = -1) -> dict[str, Any]:
@@ -134,9 +177,30 @@ def parse_exists(result: Any) -> Stat | None:
 
 
 def parse_get(result: Any) -> tuple[bytes, Stat]:
-    if not isinstance(result, list) or len(result) != 2 or not isinstance(result[0], bytes):
+    """Data and Stat; a node created with null data (through the ZooKeeper port) reads b""."""
+    if not isinstance(result, list) or len(result) != 2:
         raise _malformed(OpCode.GET_DATA, result)
-    return result[0], parse_stat(OpCode.GET_DATA, result[1])
+    data = b"" if result[0] is None else result[0]
+    if not isinstance(data, bytes):
+        raise _malformed(OpCode.GET_DATA, result)
+    return data, parse_stat(OpCode.GET_DATA, result[1])
+
+
+def parse_acls(result: Any) -> tuple[list[ACL], Stat]:
+    """GET_ACL's [acl, stat]: the entries as coord.acl.ACL, and the node's Stat."""
+    if not isinstance(result, list) or len(result) != 2 or not isinstance(result[0], list):
+        raise _malformed(OpCode.GET_ACL, result)
+    entries = result[0]
+    for entry in entries:
+        if not (
+            isinstance(entry, list)
+            and len(entry) == 3
+            and isinstance(entry[0], int)
+            and isinstance(entry[1], str)
+            and isinstance(entry[2], str)
+        ):
+            raise _malformed(OpCode.GET_ACL, result)
+    return list(acl_from_wire(entries)), parse_stat(OpCode.GET_ACL, result[1])
 
 
 def parse_children(result: Any) -> tuple[list[str], Stat | None]:

@@ -7,11 +7,13 @@ fails at the line that added it rather than at commit.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import trio
 
+from coord.acl import ACL
 from coord.messages import OpCode
 
 from . import ops
@@ -54,10 +56,17 @@ class Transaction:
         sequential: bool = False,
         container: bool = False,
         ttl: float | None = None,
+        acl: Iterable[ACL] | None = None,
     ) -> None:
-        """Add a create; see Client.create for the flags."""
+        """Add a create; see Client.create for the flags (`acl` defaults to the client's)."""
         body = ops.create_body(
-            path, value, ephemeral=ephemeral, sequential=sequential, container=container, ttl=ttl
+            path,
+            value,
+            ephemeral=ephemeral,
+            sequential=sequential,
+            container=container,
+            ttl=ttl,
+            acl=acl if acl is not None else self._client.default_acl,
         )
         self._add(OpCode.CREATE, body)
 
