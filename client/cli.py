@@ -42,7 +42,6 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import trio
@@ -52,6 +51,17 @@ from coord.messages import WatchedEvent
 from coord.paths import join
 
 from . import bench
+from .cli_acl import ACL_COMMANDS, acl_option, parse_credential
+from .cli_base import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Command,
+    Context,
+    Io,
+    data_arg,
+)
 from .cli_format import format_data, format_error, format_event, format_stat, format_tree
 from .client import Client
 from .streams import WatchStream
@@ -62,39 +72,8 @@ if TYPE_CHECKING:
 DEFAULT_SERVER = "127.0.0.1:2281"
 SERVER_ENV = "COORD_SERVER"
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-
-
 # --------------------------------------------------------------------------
 # Input and output.
-
-
-@dataclass
-class Io:
-    """The streams a run reads and writes; tests pass io.StringIO objects."""
-
-    stdin: IO[str]
-    stdout: IO[str]
-    stderr: IO[str]
-
-    def out(self, text: str = "") -> None:
-        """One line of results on stdout."""
-        self.stdout.write(text + "\n")
-
-    def note(self, text: str) -> None:
-        """A diagnostic line on stderr (progress, hints), flushed at once."""
-        self.stderr.write(text + "\n")
-        self.stderr.flush()
-
-    def fail(self, text: str) -> None:
-        """An error line on stderr, prefixed with the program's name."""
-        self.note(f"coord: {text}")
-
-    def flush(self) -> None:
-        self.stdout.flush()
 
 
 #: The Io of the current run, for argparse's help and usage output, which
@@ -168,44 +147,6 @@ class CliParser(argparse.ArgumentParser):
 
 # --------------------------------------------------------------------------
 # Commands.
-
-
-@dataclass
-class Context:
-    """What a command runs with: the streams, the server and the session."""
-
-    io: Io
-    hosts: str
-    session_timeout: float
-    connect_timeout: float
-    in_shell: bool = False
-    _zk: Client | None = None
-
-    @property
-    def zk(self) -> Client:
-        if self._zk is None:
-            raise RuntimeError("this command needs a session")
-        return self._zk
-
-
-Handler = Callable[[Context, argparse.Namespace], Awaitable[int]]
-
-
-@dataclass(frozen=True)
-class Command:
-    """A command: its name, one-line help, arguments and handler."""
-
-    name: str
-    help: str
-    configure: Callable[[argparse.ArgumentParser], None]
-    handler: Handler
-    needs_session: bool = True
-    aliases: tuple[str, ...] = ()
-
-
-def _data(text: str) -> bytes:
-    """Command-line data is text; it is stored as UTF-8."""
-    return text.encode("utf-8")
 
 
 def _print_watch_later(io: Io) -> Callable[[WatchedEvent], None]:
@@ -290,7 +231,7 @@ def _configure_set(p: argparse.ArgumentParser) -> None:
 
 
 async def _set(ctx: Context, args: argparse.Namespace) -> int:
-    stat = await ctx.zk.set(args.path, _data(args.data), version=args.version)
+    stat = await ctx.zk.set(args.path, data_arg(args.data), version=args.version)
     if args.stat:
         for line in format_stat(stat):
             ctx.io.out(line)
@@ -311,17 +252,19 @@ def _configure_create(p: argparse.ArgumentParser) -> None:
         "--ttl", type=float, metavar="SECONDS", help="deleted when unchanged this long and empty"
     )
     p.add_argument("-p", "--makepath", action="store_true", help="create missing parents too")
+    acl_option(p)
 
 
 async def _create(ctx: Context, args: argparse.Namespace) -> int:
     created = await ctx.zk.create(
         args.path,
-        _data(args.data),
+        data_arg(args.data),
         ephemeral=args.ephemeral,
         sequential=args.sequential,
         container=args.container,
         ttl=args.ttl,
         makepath=args.makepath,
+        acl=args.acl,
     )
     ctx.io.out(created)  # the real name matters for sequential nodes
     return EXIT_OK
@@ -525,6 +468,7 @@ COMMANDS: tuple[Command, ...] = (
         _bench,
         needs_session=False,
     ),
+    *ACL_COMMANDS,
 )
 COMMANDS_BY_NAME = {name: c for c in COMMANDS for name in (c.name, *c.aliases)}
 
@@ -564,6 +508,14 @@ def build_parser() -> CliParser:
         metavar="SECONDS",
         help="the session's timeout (default 10)",
     )
+    parser.add_argument(
+        "--auth",
+        type=parse_credential,
+        action="append",
+        default=[],
+        metavar="SCHEME:CREDENTIAL",
+        help="authenticate every session (digest:user:password); may be repeated",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CliParser)
     _add_commands(sub)
     sub.add_parser("shell", help="read commands from stdin over one session (the default)")
@@ -596,7 +548,10 @@ def shell_help() -> str:
 async def connect(ctx: Context) -> AsyncIterator[Client]:
     """Open a session to ctx.hosts; ConnectionLossError after ctx.connect_timeout seconds."""
     async with Client(
-        ctx.hosts, session_timeout=ctx.session_timeout, connect_timeout=ctx.connect_timeout
+        ctx.hosts,
+        session_timeout=ctx.session_timeout,
+        connect_timeout=ctx.connect_timeout,
+        auth=ctx.auth,
     ) as zk:
         yield zk
 
@@ -684,7 +639,7 @@ async def run_shell(ctx: Context) -> int:
     failures = 0
     async with AsyncExitStack() as stack:
         zk = await stack.enter_async_context(connect(ctx))
-        ctx._zk = zk
+        ctx.session = zk
         if interactive:
             io.note(f"connected to {ctx.hosts}; type help for the commands, quit to leave")
         while True:
@@ -728,7 +683,7 @@ async def run_shell(ctx: Context) -> int:
                     io.fail(format_error(exc))
                     failures += 1
                     continue  # the next command tries again
-                ctx._zk = zk
+                ctx.session = zk
             status = await execute(ctx, command, args)
             failures += status != EXIT_OK
     if interactive:
@@ -776,6 +731,7 @@ async def run(
             hosts=args.server or os.environ.get(SERVER_ENV) or DEFAULT_SERVER,
             session_timeout=args.session_timeout,
             connect_timeout=args.timeout,
+            auth=args.auth,
         )
         if args.command in (None, "shell"):
             try:
@@ -788,7 +744,7 @@ async def run(
             return await execute(ctx, command, args)
         try:
             async with connect(ctx) as zk:
-                ctx._zk = zk
+                ctx.session = zk
                 return await execute(ctx, command, args)
         except CoordError as exc:
             io.fail(format_error(exc))
