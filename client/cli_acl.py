@@ -2,7 +2,7 @@
 
 ACLs are written as zkCli writes them: entries `scheme:id:perms`, separated
 by commas, with the permissions as letters of `cdrwa`
-(`digest:alice:X/NSthOB0fD/OT6iilJ55WJVado=:cdrwa,world:anyone:r`).
+(`digest:alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E=:cdrwa,world:anyone:r`).
 `getacl` prints one entry per line in that same form, so its output can be
 given back to `setacl`. Credentials are `scheme:credential`
 (`digest:alice:secret`), for `addauth` and for the global `--auth` flag.
