@@ -79,8 +79,13 @@ class Signal:
 async def handshake(
     stream: trio.abc.Stream, request: ConnectRequest, *, max_frame_size: int = MAX_FRAME_SIZE
 ) -> tuple[ConnectResponse, FrameDecoder]:
-    """Send the ConnectRequest, read the ConnectResponse (error field not yet checked)."""
-    await stream.send_all(encode_frame(request.model_dump()))
+    """Send the ConnectRequest, read the ConnectResponse (error field not yet checked).
+
+    `auth` goes only when there are credentials, so that a client without any
+    can still talk to a server from before ACLs (its strict model refuses the key).
+    """
+    body = request.model_dump(exclude={"auth"} if not request.auth else None)
+    await stream.send_all(encode_frame(body))
     decoder = FrameDecoder(max_frame_size)
     frame: Any = decoder.next_frame()
     while frame is NEED_DATA:

@@ -312,7 +312,7 @@ class Preparer:
         parent = self.view(parent_path, overlay)
         if parent is None:
             raise NoNodeError(f"parent {parent_path!r} of {path!r} does not exist", path=path)
-        check(parent.acl, Perm.CREATE, ids, node=parent_path, action=f"to create {path!r}")
+        check(parent.acl, Perm.CREATE, ids, node=parent_path, action="to create", target=path)
         if parent.ephemeral_owner:
             raise NoChildrenForEphemeralsError(
                 f"parent {parent_path!r} of {path!r} is ephemeral and cannot have children",
@@ -355,7 +355,7 @@ class Preparer:
         node = self.view(path, overlay)
         if node is None:
             raise NoNodeError(f"node {path!r} does not exist", path=path)
-        check(node.acl, Perm.WRITE, ids, node=path, action=f"to set the data of {path!r}")
+        check(node.acl, Perm.WRITE, ids, node=path, action="to set the data of", target=path)
         _check_version(path, request.version, node.version)
         node = _copy(node)
         node.version += 1
@@ -372,7 +372,7 @@ class Preparer:
         parent_path = paths.parent(path)
         parent = self.view(parent_path, overlay)
         if parent is not None:
-            check(parent.acl, Perm.DELETE, ids, node=parent_path, action=f"to delete {path!r}")
+            check(parent.acl, Perm.DELETE, ids, node=parent_path, action="to delete", target=path)
         node = self.view(path, overlay)
         if node is None:
             raise NoNodeError(f"node {path!r} does not exist", path=path)
@@ -391,7 +391,7 @@ class Preparer:
         node = self.view(path, overlay)
         if node is None:
             raise NoNodeError(f"node {path!r} does not exist", path=path)
-        check(node.acl, Perm.READ, ids, node=path, action=f"to check the version of {path!r}")
+        check(node.acl, Perm.READ, ids, node=path, action="to check the version of", target=path)
         _check_version(path, request.version, node.version)
         return CheckTxn(path, request.version)
 
@@ -403,7 +403,7 @@ class Preparer:
         node = self.view(path, overlay)
         if node is None:
             raise NoNodeError(f"node {path!r} does not exist", path=path)
-        check(node.acl, Perm.ADMIN, ids, node=path, action=f"to set the ACL of {path!r}")
+        check(node.acl, Perm.ADMIN, ids, node=path, action="to set the ACL of", target=path)
         if request.version not in (-1, node.aversion):
             raise BadVersionError(
                 f"ACL version mismatch on {path!r}: expected {request.version}, "

@@ -47,7 +47,7 @@ from coord.messages import (
     WatcherType,
     parse_request_body,
 )
-from server.acls import AuthIds, authorized, check, redact
+from server.acls import READ_OR_ADMIN, AuthIds, authorized, check, redact
 from server.tree import DataTree, Znode
 from server.watches import WatchManager
 
@@ -72,7 +72,7 @@ def evaluate_read(
         node = tree.get(path)
         if node is None:
             raise NoNodeError(f"node {path!r} does not exist", path=path)
-        check(node.acl, Perm.READ, ids, node=path, action=f"to read {path!r}")
+        check(node.acl, Perm.READ, ids, node=path, action="to read", target=path)
         if request.watch:
             watches.add_data_watch(path, watcher)
         return [node.data, node.stat()]
@@ -89,7 +89,7 @@ def evaluate_read(
         node = tree.get(path)
         if node is None:
             raise NoNodeError(f"node {path!r} does not exist", path=path)
-        check(node.acl, Perm.READ, ids, node=path, action=f"to list the children of {path!r}")
+        check(node.acl, Perm.READ, ids, node=path, action="to list the children of", target=path)
         if request.watch:
             watches.add_child_watch(path, watcher)
         children = sorted(node.children) if node.children else []
@@ -103,7 +103,7 @@ def evaluate_read(
         node = tree.get(path)
         if node is None:
             raise NoNodeError(f"node {path!r} does not exist", path=path)
-        check(node.acl, Perm.READ, ids, node=path, action=f"to check the version of {path!r}")
+        check(node.acl, Perm.READ, ids, node=path, action="to check the version of", target=path)
         if request.version not in (-1, node.version):
             raise BadVersionError(
                 f"version mismatch on {path!r}: expected {request.version}, actual {node.version}",
@@ -144,8 +144,8 @@ def evaluate_read(
         assert isinstance(request, GetACLRequest)
         node = _existing(tree, request.path)
         path = request.path
-        action = f"to read the ACL of {path!r}"
-        check(node.acl, Perm.READ | Perm.ADMIN, ids, node=path, action=action)
+        action = "to read the ACL of"
+        check(node.acl, READ_OR_ADMIN, ids, node=path, action=action, target=path)
         acl = node.acl if authorized(node.acl, Perm.ADMIN, ids) else redact(node.acl)
         return [acl_to_wire(acl), node.stat()]
     if op == OpCode.GET_EPHEMERALS:
@@ -156,7 +156,7 @@ def evaluate_read(
         assert isinstance(request, GetAllChildrenNumberRequest)
         node = _existing(tree, request.path)
         path = request.path
-        check(node.acl, Perm.READ, ids, node=path, action=f"to count the nodes below {path!r}")
+        check(node.acl, Perm.READ, ids, node=path, action="to count the nodes below", target=path)
         if request.path == "/":
             return len(tree) - 1
         return sum(1 for _ in tree.walk(request.path)) - 1 if node.children else 0

@@ -34,7 +34,6 @@ async def test_handshake_and_properties(fake, autojump_clock):
             "timeout_ms": 9000,
             "session_id": 0,
             "password": b"",
-            "auth": [],
         }
         assert zk.state is ClientState.CONNECTED
         assert zk.session_id == 0x1234
