@@ -40,10 +40,11 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from coord.acl import Id
+from coord.acl import OPEN_ACL_UNSAFE, Id, Perm
 from coord.errors import (
     BadArgumentsError,
     ConnectionLossError,
@@ -61,7 +62,7 @@ from coord.messages import (
     event_to_wire,
     parse_request_body,
 )
-from server.acls import AuthIds, authenticate
+from server.acls import AclList, AuthIds, authenticate, authorized
 from server.dedupe import WriteResults
 from server.identity import UNKNOWN, ConnectionIdentity
 from server.prep import MultiFailed, Preparer
@@ -612,6 +613,21 @@ class ServerCore:
         slot.waiting = True
         self._waiting[key] = (conn, slot)
 
+    def _may_read(
+        self, path: str, deleted_acls: dict[str, AclList]
+    ) -> Callable[[Hashable], bool] | None:
+        """Who may hear of a change to `path` through a recursive watch (None: anyone)."""
+        node = self.tree.nodes.get(path)
+        acl = node.acl if node is not None else deleted_acls.get(path, OPEN_ACL_UNSAFE)
+        if acl is OPEN_ACL_UNSAFE:
+            return None
+
+        def may_read(watcher: Hashable) -> bool:
+            conn = self._connections.get(watcher)  # type: ignore[call-overload]
+            return conn is not None and authorized(acl, Perm.READ, conn.auth)
+
+        return may_read
+
     def _apply(self, txn: Txn, now_ms: int) -> None:
         zxid = txn.header.zxid
         result = self.tree.apply(txn)
@@ -620,7 +636,8 @@ class ServerCore:
         if self.sequencer is not None:
             self.sequencer.applied(txn, result, now_ms)
         for kind, path in result.triggers:
-            for watcher, event in self.watches.trigger(kind, path, zxid):
+            may_read = self._may_read(path, result.deleted_acls)
+            for watcher, event in self.watches.trigger(kind, path, zxid, may_read):
                 self._emit(watcher, event_to_wire(event))  # type: ignore[arg-type]
         body = txn.body
         header = txn.header

@@ -115,7 +115,9 @@ class ApplyResult:
     check, session txns -> None; multi -> a list of those. `error` is a
     KeeperError code when the txn did not fit the tree (replay only).
     `emptied_containers` lists containers whose last child this txn removed:
-    the server reaps them with txns of their own.
+    the server reaps them with txns of their own. `deleted_acls` holds the
+    ACL of each deleted node that had one other than the open ACL: who may
+    hear of its deletion through a recursive watch is decided by it.
     """
 
     result: object = None
@@ -123,6 +125,7 @@ class ApplyResult:
     triggers: list[Trigger] = field(default_factory=list)
     emptied_containers: list[str] = field(default_factory=list)
     closed_session: int = 0
+    deleted_acls: dict[str, AclList] = field(default_factory=dict)
 
 
 class DataTree:
@@ -256,6 +259,8 @@ class DataTree:
                     del self.ephemerals[node.ephemeral_owner]
         self.containers.discard(path)
         self.ttl_nodes.discard(path)
+        if node.acl is not OPEN_ACL_UNSAFE:
+            out.deleted_acls[path] = node.acl
         out.triggers.append((EventType.DELETED, path))
         out.triggers.append((EventType.CHILD, parent_path))
         if parent_path in self.containers and parent.children is None:

@@ -19,7 +19,7 @@ once per event, in a deterministic order.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import TypeVar
 
 from coord import paths
@@ -132,8 +132,21 @@ class WatchManager:
         for table in (self.data, self.child, self.persistent, self.recursive):
             table.remove_watcher(watcher)
 
-    def trigger(self, kind: EventType, path: str, zxid: int) -> list[tuple[Hashable, WatchedEvent]]:
-        """The deliveries for one change: (watcher, event), each watcher once."""
+    def trigger(
+        self,
+        kind: EventType,
+        path: str,
+        zxid: int,
+        may_read: Callable[[Hashable], bool] | None = None,
+    ) -> list[tuple[Hashable, WatchedEvent]]:
+        """The deliveries for one change: (watcher, event), each watcher once.
+
+        `may_read(watcher)`, when given, decides whether a recursive watch set
+        on an ancestor hears of this change: a watcher without READ on the
+        changed node must not learn that it exists (ZooKeeper 3.8.4's fix of
+        CVE-2024-23944). Watches on the path itself were set by a read that
+        was checked already.
+        """
         targets: dict[Hashable, None] = {}
         if kind in _DATA_EVENTS:
             targets.update(dict.fromkeys(self.data.pop(path)))
@@ -144,7 +157,10 @@ class WatchManager:
         if kind in _DATA_EVENTS and self.recursive.by_path:
             for root in (*paths.ancestors(path), path):
                 if root in self.recursive.by_path:
-                    targets.update(dict.fromkeys(self.recursive.get(root)))
+                    watchers = self.recursive.get(root)
+                    if may_read is not None and root != path:
+                        watchers = [w for w in watchers if w in targets or may_read(w)]
+                    targets.update(dict.fromkeys(watchers))
         if not targets:
             return []
         event = WatchedEvent(kind, path, zxid)

@@ -27,7 +27,7 @@ from coord.errors import (
     NoAuthError,
     RolledBackError,
 )
-from coord.messages import EventType, OpCode, stat_from_wire
+from coord.messages import AddWatchMode, EventType, OpCode, stat_from_wire
 from server.acls import AclList
 from server.identity import ConnectionIdentity
 from server.storage.codec import decode_txn, encode_txn
@@ -226,6 +226,25 @@ def test_a_refused_read_sets_no_watch() -> None:
     ok(d.get(1, "/app", watch=True))
     ok(d.call(1, OpCode.SET_DATA, {"path": "/app", "data": b"again"}))
     assert d.events(1) == [(EventType.CHANGED, "/app")]
+
+
+def test_a_recursive_watch_hears_only_of_nodes_it_may_read() -> None:
+    """ZooKeeper 3.8.4's fix of CVE-2024-23944: addWatch on "/" is not a way
+    to learn the names of nodes one cannot read."""
+    d = _alice_and_stranger()
+    ok(d.call(2, OpCode.ADD_WATCH, {"path": "/", "mode": int(AddWatchMode.PERSISTENT_RECURSIVE)}))
+    ok(d.create(1, "/secret", acl=ALICE_ALL))
+    ok(d.call(1, OpCode.SET_DATA, {"path": "/secret", "data": b"x"}))
+    ok(d.create(1, "/open"))
+    ok(d.call(1, OpCode.DELETE, {"path": "/secret"}))
+    ok(d.call(1, OpCode.DELETE, {"path": "/open"}))
+    assert d.events(2) == [(EventType.CREATED, "/open"), (EventType.DELETED, "/open")]
+    # alice, who may read it, hears of everything
+    ok(d.call(1, OpCode.ADD_WATCH, {"path": "/", "mode": int(AddWatchMode.PERSISTENT_RECURSIVE)}))
+    ok(d.create(1, "/secret", acl=ALICE_ALL))
+    ok(d.call(1, OpCode.DELETE, {"path": "/secret"}))
+    assert d.events(1) == [(EventType.CREATED, "/secret"), (EventType.DELETED, "/secret")]
+    assert d.events(2) == []
 
 
 def test_ip_acls_match_the_address_and_networks() -> None:
