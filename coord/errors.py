@@ -210,6 +210,25 @@ class InvalidTTLError(BadArgumentsError):
     code = -205
 
 
+class ChildListTooLargeError(BadArgumentsError):
+    """A create that would make its parent's child list too large for one reply.
+
+    Everything the server accepts must stay listable: a parent whose
+    get_children reply passed the frame limit (coord.framing.MAX_FRAME_SIZE,
+    or a ZooKeeper client's jute.maxbuffer) could not be listed, nor deleted
+    recursively, by any client. ZooKeeper answers such a create with success
+    and leaves the parent unlistable; we refuse it.
+    """
+
+    code = -206
+
+
+class TooManyWatchesError(KeeperError):
+    """The session already has the most watches the server allows (max_watches_per_session)."""
+
+    code = -207
+
+
 def error_for_code(code: int) -> type[KeeperError]:
     """The exception class for a wire error code (KeeperError when unknown)."""
     return KeeperError.by_code.get(code, KeeperError)

@@ -97,6 +97,35 @@ class ServerConfig(BaseModel):
     max_outbound_batches: int = Field(
         default=1024, ge=1, description="queued reply batches per connection before it is cut off"
     )
+    max_outbound_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=2 * 1024 * 1024,
+        description=(
+            "reply bytes queued and unsent per connection before it is closed as a slow "
+            "reader (its session lives on; the client reconnects and resumes it)"
+        ),
+    )
+    handshake_timeout_ms: int = Field(
+        default=10_000,
+        ge=1,
+        description="a connection that sends no complete handshake within this is closed",
+    )
+    log_burst: int = Field(
+        default=10, ge=1, description="warnings about clients (refusals, bad input) per interval"
+    )
+    log_interval_ms: int = Field(
+        default=10_000, ge=1, description="the interval of log_burst; the rest are counted"
+    )
+    max_watches_per_session: int = Field(
+        default=0, ge=0, description="watches one session may set; over it the request fails"
+    )
+    four_letter_words: list[str] = Field(
+        default_factory=lambda: ["srvr"],
+        description=(
+            "ZooKeeper's 4lw.commands.whitelist: the four-letter words answered on the "
+            "ZooKeeper port; '*' allows all"
+        ),
+    )
     super_digest: str = Field(
         default="",
         pattern=r"^$|^[^:]+:[A-Za-z0-9+/]{27}=$",

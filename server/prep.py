@@ -29,6 +29,7 @@ from coord.acl import OPEN_ACL_UNSAFE, Perm, acl_from_wire
 from coord.errors import (
     BadArgumentsError,
     BadVersionError,
+    ChildListTooLargeError,
     DataTooLargeError,
     InvalidTTLError,
     KeeperError,
@@ -63,6 +64,15 @@ from server.txn import (
 MAX_TTL_MS = (1 << 40) - 1
 """ZooKeeper's TTL bound (it keeps the TTL in 40 bits of the ephemeral owner)."""
 
+MAX_CHILD_LIST_BYTES = MAX_DATA_SIZE - 1024
+"""The most a parent's child names may take, counted as UTF-8 bytes plus 4 per name.
+
+That is what a get_children reply costs in jute (a 4-byte length per name) and
+at most what it costs in msgpack; the 1 KiB left covers the reply's header and
+stat, so the reply fits both our client's frame limit and a ZooKeeper client's
+jute.maxbuffer (1 MiB - 1). A create over it fails with ChildListTooLargeError.
+"""
+
 SubTxn = CreateTxn | DeleteTxn | SetDataTxn | SetACLTxn | CheckTxn
 
 
@@ -83,6 +93,9 @@ class NodeView:
     """The zxid of the last pending txn that touched this record (0: copied from the tree)."""
     exists: bool = True
     """False for a pending delete (a tombstone)."""
+    child_bytes: int = -1
+    """What the child list costs (see MAX_CHILD_LIST_BYTES); -1: not yet counted, so the
+    view's children are the tree's (every pending child change counts them)."""
 
     @classmethod
     def of(cls, node: Znode) -> NodeView:
@@ -323,9 +336,20 @@ class Preparer:
             paths.validate(path)
         if self.view(path, overlay) is not None:
             raise NodeExistsError(f"node {path!r} already exists", path=path)
+        child_bytes = self._child_bytes(parent_path, parent) + _name_cost(path)
+        if child_bytes > MAX_CHILD_LIST_BYTES:
+            raise ChildListTooLargeError(
+                f"creating {path!r} would make the child list of {parent_path!r} "
+                f"{child_bytes} bytes, over the limit of {MAX_CHILD_LIST_BYTES} "
+                "(4 bytes plus the UTF-8 name per child)",
+                path=path,
+                expected=MAX_CHILD_LIST_BYTES,
+                actual=child_bytes,
+            )
         parent = _copy(parent)
         parent.cversion += 1
         parent.num_children += 1
+        parent.child_bytes = child_bytes
         overlay[parent_path] = parent
         overlay[path] = NodeView(
             version=0,
@@ -336,6 +360,7 @@ class Preparer:
             mtime=now_ms,
             ttl_ms=ttl,
             acl=acl,
+            child_bytes=0,
         )
         return CreateTxn(
             path=path,
@@ -423,12 +448,31 @@ class Preparer:
         parent_path = paths.parent(path)
         parent = self.view(parent_path, overlay)
         assert parent is not None, f"{path!r} exists, so its parent {parent_path!r} does"
+        child_bytes = self._child_bytes(parent_path, parent) - _name_cost(path)
         parent = _copy(parent)
         parent.cversion += 1
         parent.num_children = max(0, parent.num_children - 1)
+        parent.child_bytes = max(0, child_bytes)
         overlay[parent_path] = parent
         overlay[path] = NodeView(0, 0, 0, 0, CreateMode.PERSISTENT, 0, 0, exists=False)
         return DeleteTxn(path, parent.cversion)
+
+    def _child_bytes(self, path: str, view: NodeView) -> int:
+        """The cost of `view`'s child list, counted from the tree the first time it is needed.
+
+        Counted once per pending lifetime of the parent (one join and encode of
+        the names), then kept up to date by each pending create and delete.
+        """
+        if view.child_bytes >= 0:
+            return view.child_bytes
+        node = self.tree.get(path)
+        names = node.children if node is not None and node.children else ()
+        return len("".join(names).encode()) + 4 * len(names)
+
+
+def _name_cost(path: str) -> int:
+    """What one child name adds to its parent's child list."""
+    return len(paths.basename(path).encode()) + 4
 
 
 def _copy(view: NodeView) -> NodeView:
@@ -443,6 +487,7 @@ def _copy(view: NodeView) -> NodeView:
         view.acl,
         view.aversion,
         view.zxid,
+        child_bytes=view.child_bytes,
     )
 
 

@@ -48,9 +48,17 @@ async def coord_server(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[R
 
 @pytest.fixture
 async def zk_server(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[RunningServer]:
-    """`coord_server` with the ZooKeeper-compatible port open too (on a free port)."""
+    """`coord_server` with the ZooKeeper-compatible port open too (on a free port).
+
+    Every four-letter word is allowed here (the default allows only `srvr`).
+    """
     yield await start_server(
-        nursery, tick_ms=100, data_dir=tmp_path / "data", fsync=False, zk_port=0
+        nursery,
+        tick_ms=100,
+        data_dir=tmp_path / "data",
+        fsync=False,
+        zk_port=0,
+        four_letter_words=["*"],
     )
 
 

@@ -24,23 +24,21 @@ from __future__ import annotations
 import functools
 import gc
 import logging
-import secrets
 import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar, TypeVarTuple, Unpack
+from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 import trio
 
-from coord.errors import MalformedFrameError, MarshallingError, ProtocolError, ServerSystemError
-from coord.framing import NEED_DATA, FrameDecoder, encode_frame, encode_frames
-from coord.messages import NOTICE_XID, parse_connect
 from server.config import ServerConfig
 from server.core import CoreConfig, ServerCore, remember_write
 from server.dedupe import WriteResults
-from server.identity import ConnectionIdentity
+from server.ratelimit import LogLimiter
 from server.runtime.disk import DataDir, Recovered, Storage
+from server.runtime.links import NATIVE_CODEC, ClientLink, FrameCodec, OverBudget, write_loop
+from server.runtime.native_port import read_native
 from server.runtime.zk_port import ZkPort
 from server.storage.snapshot import FuzzySnapshot
 from server.tree import DataTree
@@ -73,41 +71,7 @@ class Clock:
         return self._wall_base_ms + int((trio.current_time() - self._trio_base) * 1000)
 
 
-class FrameCodec(Protocol):
-    """How a connection's output frames from the core become bytes on its socket.
-
-    The native port sends msgpack frames; the ZooKeeper port
-    (server.runtime.zk_port) passes a translator that speaks jute. `finished`
-    asks the runtime to close the connection once these bytes are sent.
-    """
-
-    def encode(self, frames: list[Any]) -> bytes: ...
-
-    @property
-    def finished(self) -> bool: ...
-
-
-class _NativeCodec:
-    finished = False
-
-    def encode(self, frames: list[Any]) -> bytes:
-        return encode_frames(frames)
-
-
-NATIVE_CODEC: FrameCodec = _NativeCodec()
-
-
-@dataclass(eq=False)
-class _ClientLink:
-    conn_id: int
-    stream: trio.abc.Stream
-    address: str
-    outbound: trio.MemorySendChannel[bytes | None]
-    cut_off: bool = False
-    codec: FrameCodec = NATIVE_CODEC
-
-
-ReadLoop = Callable[[_ClientLink], Awaitable[None]]
+ReadLoop = Callable[[ClientLink], Awaitable[None]]
 """Reads one connection's requests into the core (the native `_read_loop` by default)."""
 
 
@@ -122,6 +86,13 @@ class ServerStats:
     txns: int = 0
     bad_frames: int = 0
     snapshots: int = 0
+    cut_off: int = 0
+    """Connections closed because they did not read their replies (their sessions live on)."""
+    outbound_peak_bytes: int = 0
+    """The most reply bytes ever queued unsent for one connection (<= max_outbound_bytes)."""
+    handshake_timeouts: int = 0
+    """Connections closed for sending no complete handshake within handshake_timeout_ms."""
+    warnings_suppressed: int = 0
     by_address: Counter[str] = field(default_factory=Counter)
 
 
@@ -147,7 +118,7 @@ class StandaloneServer:
         self.clock: Clock | None = None
         self.core: ServerCore | None = None
         self.stats = ServerStats()
-        self._links: dict[int, _ClientLink] = {}
+        self._links: dict[int, ClientLink] = {}
         self._next_conn_id = 1
         self._wake = trio.Event()
         self.port = 0
@@ -161,6 +132,7 @@ class StandaloneServer:
         self._since_snapshot = 0
         self._snapshot_idle = trio.Event()
         self._snapshot_idle.set()
+        self._log_limiter = LogLimiter(burst=config.log_burst, interval_ms=config.log_interval_ms)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -277,8 +249,16 @@ class StandaloneServer:
             self.recovered.client_writes = []
         return results
 
-    def _kick(self) -> None:
+    def kick(self) -> None:
+        """Wake the Ready loop: the core may have something to do."""
         self._wake.set()
+
+    _kick = kick  # the name the ensemble member (server.runtime.member) wakes the loop by
+
+    @property
+    def links(self) -> dict[int, ClientLink]:
+        """The open client connections by connection id (read-only use: four-letter words)."""
+        return self._links
 
     # -- the Ready loop ----------------------------------------------------------
 
@@ -356,28 +336,60 @@ class StandaloneServer:
             per_conn[conn_id].append(frame)
         for conn_id, frames in per_conn.items():
             link = self._links.get(conn_id)
-            if link is not None:
-                data = link.codec.encode(frames)
-                if data:
-                    self._queue(link, data)
-                if link.codec.finished:
-                    self._queue(link, None)
+            if link is None or link.cut_off:
+                continue
+            try:
+                data = link.encode_bounded(frames)
+            except OverBudget:
+                link.cut()
+                self._note_cut_off(link, f"over {link.max_bytes} bytes of replies unread")
+                continue
+            if data:
+                self.queue(link, data)
+            if link.codec.finished:
+                self.queue(link, None)
         for conn_id in closes:
             link = self._links.get(conn_id)
             if link is not None:
-                self._queue(link, None)
+                self.queue(link, None)
 
-    def _queue(self, link: _ClientLink, data: bytes | None) -> None:
-        if link.cut_off:
-            return
-        try:
-            link.outbound.send_nowait(data)
-        except trio.WouldBlock:
-            log.warning("client %s is not reading its replies; cutting it off", link.address)
-            link.cut_off = True
-            link.outbound.close()
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            link.cut_off = True
+    def queue(self, link: ClientLink, data: bytes | None) -> None:
+        """Queue bytes for one connection (None: close it after them), within its byte bound."""
+        reason = link.offer(data)
+        if reason is not None:
+            self._note_cut_off(link, reason)
+        self.stats.outbound_peak_bytes = max(self.stats.outbound_peak_bytes, link.peak_bytes)
+
+    def _note_cut_off(self, link: ClientLink, reason: str) -> None:
+        self.stats.cut_off += 1
+        self.warn_limited(
+            "client %s is not reading its replies (%s); closing the connection, "
+            "its session lives on",
+            link.address,
+            reason,
+        )
+
+    def warn_limited(self, message: str, *args: object) -> None:
+        """Log a warning about a client, at most a few per interval (then a count of the rest).
+
+        Refusals and bad input are what a flood of hostile connections produces;
+        their log lines must cost less than the connections do.
+        """
+        verdict = self._log_limiter.note(self._now_ms())
+        if verdict.suppressed:
+            log.warning("suppressed %d similar warnings", verdict.suppressed)
+        if verdict.emit:
+            log.warning(message, *args)
+        else:
+            self.stats.warnings_suppressed += 1
+
+    def _flush_log_limiter(self) -> None:
+        suppressed = self._log_limiter.flush(self._now_ms())
+        if suppressed:
+            log.warning("suppressed %d similar warnings", suppressed)
+
+    def _now_ms(self) -> int:
+        return self.clock.now_ms() if self.clock is not None else int(time.time() * 1000)
 
     async def _tick(self) -> None:
         assert self.core is not None and self.clock is not None
@@ -385,8 +397,9 @@ class StandaloneServer:
         while True:
             await trio.sleep(interval)
             self.core.tick(self.clock.now_ms())
+            self._flush_log_limiter()
             if self.core.has_ready():
-                self._kick()
+                self.kick()
 
     # -- one client connection ---------------------------------------------------
 
@@ -414,7 +427,7 @@ class StandaloneServer:
         limit = self.config.max_client_connections
         if limit and self.stats.by_address[host] >= limit:
             self.stats.connections_refused += 1
-            log.warning("refusing %s: already %d connections from it", host, limit)
+            self.warn_limited("refusing %s: already %d connections from it", host, limit)
             await stream.aclose()
             return
         self.stats.by_address[host] += 1
@@ -422,12 +435,16 @@ class StandaloneServer:
         conn_id = self._next_conn_id
         self._next_conn_id += 1
         send, receive = trio.open_memory_channel[bytes | None](self.config.max_outbound_batches)
-        link = _ClientLink(conn_id, stream, host, send, codec=codec)
+        link = ClientLink(
+            conn_id, stream, host, send, max_bytes=self.config.max_outbound_bytes, codec=codec
+        )
         self._links[conn_id] = link
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._write_loop, stream, receive, nursery.cancel_scope)
-                await (reader or self._read_loop)(link)
+                link.scope = nursery.cancel_scope
+                nursery.start_soon(write_loop, link, receive, nursery.cancel_scope)
+                nursery.start_soon(self._handshake_deadline, link)
+                await (reader or functools.partial(read_native, self))(link)
                 nursery.cancel_scope.cancel()
         finally:
             self._links.pop(conn_id, None)
@@ -435,106 +452,18 @@ class StandaloneServer:
             if self.stats.by_address[host] <= 0:
                 del self.stats.by_address[host]
             self.core.connection_lost(conn_id)
-            self._kick()
+            self.kick()
             with trio.CancelScope(shield=True):
                 await stream.aclose()
 
-    async def _write_loop(
-        self,
-        stream: trio.abc.Stream,
-        receive: trio.MemoryReceiveChannel[bytes | None],
-        scope: trio.CancelScope,
-    ) -> None:
-        """Send queued batches, coalescing what is queued into one write; None means close."""
-        try:
-            async for data in receive:
-                chunks: list[bytes] = []
-                closing = data is None
-                if data is not None:
-                    chunks.append(data)
-                while not closing:
-                    try:
-                        more = receive.receive_nowait()
-                    except (trio.WouldBlock, trio.EndOfChannel):
-                        break
-                    if more is None:
-                        closing = True
-                    else:
-                        chunks.append(more)
-                if chunks:
-                    await stream.send_all(b"".join(chunks))
-                if closing:
-                    break
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        scope.cancel()
-
-    async def _read_loop(self, link: _ClientLink) -> None:
-        assert self.core is not None and self.clock is not None
-        core = self.core
-        decoder = FrameDecoder()
-        handshake_done = False
-        while True:
-            try:
-                data = await link.stream.receive_some(READ_SIZE)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                return
-            if not data or link.cut_off:
-                return
-            decoder.receive_data(data)
-            while True:
-                try:
-                    frame = decoder.next_frame()
-                    if frame is NEED_DATA:
-                        break
-                    now = self.clock.now_ms()
-                    if not handshake_done:
-                        core.connect(
-                            link.conn_id,
-                            parse_connect(frame),
-                            now_ms=now,
-                            password=secrets.token_bytes(16),
-                            identity=ConnectionIdentity(ip=link.address),
-                        )
-                        handshake_done = True
-                    else:
-                        xid, op, body = _split_request(frame)
-                        self.stats.requests += 1
-                        try:
-                            core.request(link.conn_id, xid, op, body, now_ms=now)
-                        except Exception as exc:  # a bug must not take the server down
-                            log.exception("request %r failed inside the server", frame)
-                            error = ServerSystemError(f"internal error: {exc!r}")
-                            self._queue(link, encode_frame([xid, 0, error.code, error.to_wire()]))
-                except (ProtocolError, MarshallingError) as exc:
-                    self.stats.bad_frames += 1
-                    log.info("closing connection from %s: %s", link.address, exc)
-                    code = MarshallingError.code
-                    self._queue(link, encode_frame([NOTICE_XID, 0, code, {"message": str(exc)}]))
-                    self._queue(link, None)
-                    self._kick()
-                    # The writer sends the notice, then cancels this connection's nursery.
-                    with trio.move_on_after(5.0):
-                        await trio.sleep_forever()
-                    return
-            self._kick()
-
-
-def _split_request(frame: Any) -> tuple[int, int, Any]:
-    """Check a request frame's envelope: [xid:int, op:int, body:map|nil]."""
-    if (
-        not isinstance(frame, list)
-        or len(frame) != 3
-        or type(frame[0]) is not int
-        or type(frame[1]) is not int
-        or not (frame[2] is None or isinstance(frame[2], dict))
-    ):
-        raise MalformedFrameError(
-            f"a request must be [xid:int, op:int, body:map], got {_preview(frame)}"
-        )
-    return frame[0], frame[1], frame[2]
-
-
-def _preview(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    async def _handshake_deadline(self, link: ClientLink) -> None:
+        """Close a connection that sends no complete handshake in time (ZooKeeper does too)."""
+        await trio.sleep(self.config.handshake_timeout_ms / 1000.0)
+        if not link.handshaken and not link.cut_off:
+            self.stats.handshake_timeouts += 1
+            self.warn_limited(
+                "closing connection from %s: no handshake within %d ms",
+                link.address,
+                self.config.handshake_timeout_ms,
+            )
+            link.cut()

@@ -31,11 +31,12 @@ import trio
 from coord.errors import ProtocolError
 from coord.framing import NEED_DATA
 from server.identity import ConnectionIdentity
-from server.zk.fourletter import ConnectionInfo, ServerInfo, answer
+from server.zk.fourletter import ConnectionInfo, ServerInfo, answer, not_whitelisted
 from server.zk.translate import CoreRequest, FourLetterWord, Handshake, ZkConnectionTranslator
 
 if TYPE_CHECKING:
-    from server.runtime.standalone import StandaloneServer, _ClientLink
+    from server.runtime.links import ClientLink
+    from server.runtime.standalone import StandaloneServer
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class ZkPort:
         await self.server.serve_connection(stream, host, codec=translator, reader=reader)
 
     async def _read_loop(
-        self, translator: ZkConnectionTranslator, address: str, link: _ClientLink
+        self, translator: ZkConnectionTranslator, address: str, link: ClientLink
     ) -> None:
         server = self.server
         assert server.core is not None and server.clock is not None
@@ -97,19 +98,22 @@ class ZkPort:
                         event = translator.next_event()
                     except ProtocolError as exc:
                         server.stats.bad_frames += 1
-                        log.info("closing ZooKeeper connection from %s: %s", address, exc)
+                        server.warn_limited(
+                            "closing ZooKeeper connection from %s: %s", address, exc
+                        )
                         await self._close(link)
                         return
                     if event is NEED_DATA:
                         break
                     assert isinstance(event, FourLetterWord | Handshake | CoreRequest)
                     if isinstance(event, FourLetterWord):
-                        text = answer(event.word, self.info(event.word))
-                        server._queue(link, text.encode())
+                        text = self.answer(event.word)
+                        server.queue(link, text.encode())
                         await self._close(link)
                         return
                     now = clock.now_ms()
                     if isinstance(event, Handshake):
+                        link.handshaken = True
                         password = secrets.token_bytes(16)
                         identity = ConnectionIdentity(ip=link.address)
                         core.connect(
@@ -129,8 +133,8 @@ class ZkPort:
                         return
                 local = translator.data_to_send()
                 if local:
-                    server._queue(link, local)
-                server._kick()
+                    server.queue(link, local)
+                server.kick()
                 if translator.finished:
                     await self._close(link)
                     return
@@ -139,14 +143,26 @@ class ZkPort:
             if gone is not None:
                 self.closed_sent += gone.translator.sent
 
-    async def _close(self, link: _ClientLink) -> None:
+    async def _close(self, link: ClientLink) -> None:
         """Close after what is queued is sent: the writer ends the connection's nursery."""
-        self.server._queue(link, None)
-        self.server._kick()
+        self.server.queue(link, None)
+        self.server.kick()
         with trio.move_on_after(5.0):
             await trio.sleep_forever()
 
     # -- four-letter words ---------------------------------------------------------
+
+    def answer(self, word: str) -> str:
+        """The reply to a four-letter word, if config.four_letter_words allows it.
+
+        ZooKeeper's 4lw.commands.whitelist: by default only `srvr` is answered,
+        since words like `cons`, `dump` and `envi` tell anyone who asks about
+        clients, sessions and the host; the rest get ZooKeeper's refusal.
+        """
+        allowed = self.server.config.four_letter_words
+        if "*" not in allowed and word not in allowed:
+            return not_whitelisted(word)
+        return answer(word, self.info(word))
 
     def info(self, word: str = "mntr") -> ServerInfo:
         """A snapshot of the server for the four-letter words.
@@ -163,7 +179,7 @@ class ZkPort:
         watched_paths = set().union(*(t.by_path for t in tables))
         watchers = set().union(*(t.by_watcher for t in tables))
         connections = []
-        for conn_id, link in list(server._links.items()):
+        for conn_id, link in list(server.links.items()):
             zk = self.connections.get(conn_id)
             if zk is None:
                 connections.append(ConnectionInfo(link.address, protocol="native"))

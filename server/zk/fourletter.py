@@ -61,6 +61,11 @@ class ServerInfo:
         return sum(c.outstanding for c in self.connections)
 
 
+def not_whitelisted(word: str) -> str:
+    """ZooKeeper's reply to a word its 4lw.commands.whitelist does not allow."""
+    return f"{word} is not executed because it is not in the whitelist.\n"
+
+
 def answer(word: str, info: ServerInfo) -> str:
     """The text ZooKeeper would send for `word` (the connection closes after it)."""
     if word == "ruok":
@@ -74,7 +79,7 @@ def answer(word: str, info: ServerInfo) -> str:
     if word == "conf":
         return "".join(f"{key}={value}\n" for key, value in info.config)
     if word not in ANSWERED:
-        return f"{word} is not executed because it is not in the whitelist.\n"
+        return not_whitelisted(word)
     if not info.serving:
         return NOT_SERVING
     if word == "srvr":

@@ -62,6 +62,7 @@ from coord.acl import digest_credential
 from coord.errors import (
     AuthFailedError,
     BadArgumentsError,
+    ChildListTooLargeError,
     DataTooLargeError,
     InvalidACLError,
     InvalidPathError,
@@ -73,6 +74,7 @@ from coord.errors import (
     ServerSystemError,
     SessionClosedError,
     SessionExpiredError,
+    TooManyWatchesError,
     UnimplementedError,
 )
 from coord.framing import NEED_DATA, _NeedData
@@ -163,6 +165,8 @@ _NATIVE_ONLY_CODES: Final = {
     InvalidPathError.code: BadArgumentsError.code,
     DataTooLargeError.code: BadArgumentsError.code,
     InvalidTTLError.code: BadArgumentsError.code,
+    ChildListTooLargeError.code: BadArgumentsError.code,
+    TooManyWatchesError.code: BadArgumentsError.code,
     RolledBackError.code: RuntimeInconsistencyError.code,
     SessionClosedError.code: SessionExpiredError.code,
 }

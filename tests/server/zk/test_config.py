@@ -63,7 +63,8 @@ async def test_coord_server_prints_and_serves_its_zk_port(tmp_path: Path) -> Non
         native, zk = output.decode().splitlines()[:2]
         assert native.startswith("coord-server listening on 127.0.0.1:")
         assert zk.startswith("coord-server zookeeper port on 127.0.0.1:")
-        assert await four_letter_word(int(zk.rsplit(":", 1)[1]), "ruok") == "imok"
+        srvr = await four_letter_word(int(zk.rsplit(":", 1)[1]), "srvr")
+        assert srvr.startswith("Zookeeper version: ")
     finally:
         process.terminate()
         await process.wait()

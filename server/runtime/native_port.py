@@ -1,0 +1,100 @@
+"""The native port's read loop: msgpack frames in, handshake first, then requests.
+
+Every frame is checked at this boundary: the handshake is validated by
+`parse_connect`, a request's envelope by `_split_request`, its body by the
+core. A frame that breaks the protocol gets a notice and the connection
+closes after it; the server carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from coord.errors import MalformedFrameError, MarshallingError, ProtocolError, ServerSystemError
+from coord.framing import NEED_DATA, FrameDecoder, encode_frame
+from coord.messages import NOTICE_XID, parse_connect
+from server.identity import ConnectionIdentity
+
+if TYPE_CHECKING:
+    from server.runtime.links import ClientLink
+    from server.runtime.standalone import StandaloneServer
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 256 * 1024
+
+
+async def read_native(server: StandaloneServer, link: ClientLink) -> None:
+    """Read one native connection: its handshake, then requests, into the core."""
+    assert server.core is not None and server.clock is not None
+    core = server.core
+    decoder = FrameDecoder()
+    handshake_done = False
+    while True:
+        try:
+            data = await link.stream.receive_some(READ_SIZE)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return
+        if not data or link.cut_off:
+            return
+        decoder.receive_data(data)
+        while True:
+            try:
+                frame = decoder.next_frame()
+                if frame is NEED_DATA:
+                    break
+                now = server.clock.now_ms()
+                if not handshake_done:
+                    core.connect(
+                        link.conn_id,
+                        parse_connect(frame),
+                        now_ms=now,
+                        password=secrets.token_bytes(16),
+                        identity=ConnectionIdentity(ip=link.address),
+                    )
+                    handshake_done = link.handshaken = True
+                else:
+                    xid, op, body = _split_request(frame)
+                    server.stats.requests += 1
+                    try:
+                        core.request(link.conn_id, xid, op, body, now_ms=now)
+                    except Exception as exc:  # a bug must not take the server down
+                        log.exception("request %r failed inside the server", frame)
+                        error = ServerSystemError(f"internal error: {exc!r}")
+                        server.queue(link, encode_frame([xid, 0, error.code, error.to_wire()]))
+            except (ProtocolError, MarshallingError) as exc:
+                server.stats.bad_frames += 1
+                server.warn_limited("closing connection from %s: %s", link.address, exc)
+                code = MarshallingError.code
+                server.queue(link, encode_frame([NOTICE_XID, 0, code, {"message": str(exc)}]))
+                server.queue(link, None)
+                server.kick()
+                # The writer sends the notice, then cancels this connection's nursery.
+                with trio.move_on_after(5.0):
+                    await trio.sleep_forever()
+                return
+        server.kick()
+
+
+def _split_request(frame: Any) -> tuple[int, int, Any]:
+    """Check a request frame's envelope: [xid:int, op:int, body:map|nil]."""
+    if (
+        not isinstance(frame, list)
+        or len(frame) != 3
+        or type(frame[0]) is not int
+        or type(frame[1]) is not int
+        or not (frame[2] is None or isinstance(frame[2], dict))
+    ):
+        raise MalformedFrameError(
+            f"a request must be [xid:int, op:int, body:map], got {_preview(frame)}"
+        )
+    return frame[0], frame[1], frame[2]
+
+
+def _preview(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
