@@ -37,6 +37,7 @@ import argparse
 import os
 import shlex
 import signal
+import ssl
 import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -516,6 +517,11 @@ def build_parser() -> CliParser:
         metavar="SCHEME:CREDENTIAL",
         help="authenticate every session (digest:user:password); may be repeated",
     )
+    parser.add_argument(
+        "--tls-ca", metavar="FILE", help="use TLS, trusting the server certificates of this CA"
+    )
+    parser.add_argument("--tls-cert", metavar="FILE", help="the client certificate (mutual TLS)")
+    parser.add_argument("--tls-key", metavar="FILE", help="its private key")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CliParser)
     _add_commands(sub)
     sub.add_parser("shell", help="read commands from stdin over one session (the default)")
@@ -552,6 +558,7 @@ async def connect(ctx: Context) -> AsyncIterator[Client]:
         session_timeout=ctx.session_timeout,
         connect_timeout=ctx.connect_timeout,
         auth=ctx.auth,
+        ssl_context=ctx.ssl_context,
     ) as zk:
         yield zk
 
@@ -726,12 +733,18 @@ async def run(
         args = _parse(build_parser(), sys.argv[1:] if argv is None else argv, need_command=False)
         if not isinstance(args, argparse.Namespace):
             return args
+        try:
+            ssl_context = _ssl_context(args)
+        except UsageError as exc:
+            io.fail(exc.message)
+            return EXIT_USAGE
         ctx = Context(
             io=io,
             hosts=args.server or os.environ.get(SERVER_ENV) or DEFAULT_SERVER,
             session_timeout=args.session_timeout,
             connect_timeout=args.timeout,
             auth=args.auth,
+            ssl_context=ssl_context,
         )
         if args.command in (None, "shell"):
             try:
@@ -752,6 +765,21 @@ async def run(
     finally:
         io.flush()
         _current_io.reset(token)
+
+
+def _ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The TLS context of --tls-ca (and --tls-cert/--tls-key), None without TLS."""
+    if args.tls_cert and not args.tls_ca:
+        raise UsageError("--tls-cert needs --tls-ca")
+    if not args.tls_ca:
+        return None
+    try:
+        context = ssl.create_default_context(cafile=args.tls_ca)
+        if args.tls_cert:
+            context.load_cert_chain(args.tls_cert, args.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"cannot load the TLS files: {exc}") from None
+    return context
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,6 +7,7 @@ commands (cli_acl.py), so that those need not import the shell.
 from __future__ import annotations
 
 import argparse
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
@@ -56,6 +57,8 @@ class Context:
     in_shell: bool = False
     auth: list[tuple[str, str]] = field(default_factory=list)
     """(scheme, credential) pairs every session of this run authenticates with."""
+    ssl_context: ssl.SSLContext | None = None
+    """TLS for every session of this run (None: plain TCP)."""
     session: Client | None = None
     """The session a command runs over (set by the shell and by one-shot runs)."""
 

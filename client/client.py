@@ -33,6 +33,7 @@ from __future__ import annotations
 import inspect
 import logging
 import random
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
@@ -134,6 +135,8 @@ class Client:
     `[("digest", "alice:secret")]`: the server applies them before it makes or
     resumes the session, on every connection. `default_acl` is the ACL of every
     node this client creates without an explicit `acl` (default: the open ACL).
+    `ssl_context` makes every connection TLS (`ssl.create_default_context(cafile=...)`;
+    load a client certificate into it for mutual TLS and x509 ACLs).
     """
 
     def __init__(
@@ -149,6 +152,7 @@ class Client:
         rng: random.Random | None = None,
         auth: Iterable[tuple[str, str | bytes]] = (),
         default_acl: Iterable[ACL] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._hosts: list[HostPort] = parse_hosts(hosts)
         self._auth: list[tuple[str, bytes]] = []
@@ -168,7 +172,11 @@ class Client:
         )
         self._retry_delay = retry_delay
         self._retry_max_delay = retry_max_delay
+        if stream_factory is not None and ssl_context is not None:
+            raise ValueError("give ssl_context or stream_factory, not both")
         self._stream_factory: StreamFactory = stream_factory or trio.open_tcp_stream
+        if ssl_context is not None:
+            self._stream_factory = tls_stream_factory(ssl_context)
         self._rng = rng or random.Random()
 
         self._protocol = ClientProtocol()
@@ -1017,6 +1025,23 @@ class Client:
 
 
 _RESENT_OPS = frozenset({OpCode.CREATE, OpCode.DELETE, OpCode.SET_DATA, OpCode.MULTI, OpCode.SYNC})
+
+
+def tls_stream_factory(context: ssl.SSLContext) -> StreamFactory:
+    """A StreamFactory that opens TCP and completes a TLS handshake over it
+    (the host name is checked against the certificate when the context says so)."""
+
+    async def open_tls(host: str, port: int) -> trio.abc.Stream:
+        tcp = await trio.open_tcp_stream(host, port)
+        stream = trio.SSLStream(tcp, context, server_hostname=host)
+        try:
+            await stream.do_handshake()
+        except BaseException:
+            await trio.aclose_forcefully(tcp)
+            raise
+        return stream
+
+    return open_tls
 
 
 def _is_resent(call: Call) -> bool:

@@ -63,6 +63,20 @@ class EnsembleSpec(BaseModel):
         return ",".join(f"{m.host}:{m.zk_port}" for m in self.member if m.zk_port is not None)
 
 
+class TlsSpec(BaseModel):
+    """The `[tls]` section of the config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cert_file: Path
+    """The server's certificate chain (PEM)."""
+    key_file: Path
+    """Its private key (PEM)."""
+    ca_file: Path | None = None
+    """CAs whose client certificates are accepted (needed for require_client_cert)."""
+    require_client_cert: bool = False
+
+
 class ServerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -126,6 +140,8 @@ class ServerConfig(BaseModel):
             "ZooKeeper port; '*' allows all"
         ),
     )
+    tls: TlsSpec | None = None
+    """The [tls] table: both client ports speak only TLS (server/tls.py)."""
     super_digest: str = Field(
         default="",
         pattern=r"^$|^[^:]+:[A-Za-z0-9+/]{27}=$",
@@ -161,10 +177,13 @@ def load_config(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
         ensemble_table = document.pop("ensemble", None)
+        tls_table = document.pop("tls", None)
         section = document.get("server", document)
         if not isinstance(section, dict):
             raise ConfigError(f"config file {str(path)!r}: [server] must be a table")
         values.update(section)
+        if tls_table is not None:
+            values["tls"] = tls_table
         if ensemble_table is not None:
             values.update(_member_values(path, ensemble_table, member_id))
     elif member_id is not None:

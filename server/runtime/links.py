@@ -69,6 +69,8 @@ class ClientLink:
     """The bound on `queued_bytes`; over it the connection is cut off."""
     codec: FrameCodec = NATIVE_CODEC
     cut_off: bool = False
+    x509: str = ""
+    """The subject of the client's verified TLS certificate ("" without one)."""
     handshaken: bool = False
     """The read loop saw a complete handshake (the handshake deadline stops counting)."""
     queued_bytes: int = 0

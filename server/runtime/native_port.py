@@ -54,7 +54,7 @@ async def read_native(server: StandaloneServer, link: ClientLink) -> None:
                         parse_connect(frame),
                         now_ms=now,
                         password=secrets.token_bytes(16),
-                        identity=ConnectionIdentity(ip=link.address),
+                        identity=ConnectionIdentity(ip=link.address, x509=link.x509),
                     )
                     handshake_done = link.handshaken = True
                 else:

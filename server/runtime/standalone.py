@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import gc
 import logging
+import ssl
 import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
@@ -39,6 +40,7 @@ from server.ratelimit import LogLimiter
 from server.runtime.disk import DataDir, Recovered, Storage
 from server.runtime.links import NATIVE_CODEC, ClientLink, FrameCodec, OverBudget, write_loop
 from server.runtime.native_port import read_native
+from server.runtime.tls import handshake_subject, is_loopback, server_context
 from server.runtime.zk_port import ZkPort
 from server.storage.snapshot import FuzzySnapshot
 from server.tree import DataTree
@@ -133,6 +135,10 @@ class StandaloneServer:
         self._snapshot_idle = trio.Event()
         self._snapshot_idle.set()
         self._log_limiter = LogLimiter(burst=config.log_burst, interval_ms=config.log_interval_ms)
+        self.tls_context: ssl.SSLContext | None = (
+            None if config.tls is None else server_context(config.tls)
+        )
+        """Both client ports serve TLS only when set (from config.tls)."""
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -149,6 +155,13 @@ class StandaloneServer:
             for listener in listeners:
                 nursery.start_soon(trio.serve_listeners, self._serve_socket, [listener])
             log.info("serving on %s:%d", self.config.host, self.port)
+            if not is_loopback(self.config.host) and self.tls_context is None:
+                log.warning(
+                    "SECURITY: the client ports listen on %s, beyond this machine, without TLS:"
+                    " credentials and data cross the network in clear text and anyone who can"
+                    " connect may use every node whose ACL is open. Configure [tls], and ACLs.",
+                    self.config.host,
+                )
             if zk_listeners:
                 self.zk = ZkPort(self)
                 nursery.start_soon(trio.serve_listeners, self.zk.serve_socket, zk_listeners)
@@ -408,7 +421,13 @@ class StandaloneServer:
             host = str(stream.socket.getpeername()[0])
         except OSError:
             return
-        await self.serve_connection(stream, host)
+        await self.serve_connection(self.wrap_tls(stream), host)
+
+    def wrap_tls(self, stream: trio.SocketStream) -> trio.abc.Stream:
+        """The stream a client port serves: TLS over `stream` when [tls] is configured."""
+        if self.tls_context is None:
+            return stream
+        return trio.SSLStream(stream, self.tls_context, server_side=True)
 
     async def serve_connection(
         self,
@@ -444,6 +463,8 @@ class StandaloneServer:
                 link.scope = nursery.cancel_scope
                 nursery.start_soon(write_loop, link, receive, nursery.cancel_scope)
                 nursery.start_soon(self._handshake_deadline, link)
+                if isinstance(stream, trio.SSLStream) and not await self._tls_handshake(link):
+                    return
                 await (reader or functools.partial(read_native, self))(link)
                 nursery.cancel_scope.cancel()
         finally:
@@ -455,6 +476,22 @@ class StandaloneServer:
             self.kick()
             with trio.CancelScope(shield=True):
                 await stream.aclose()
+
+    async def _tls_handshake(self, link: ClientLink) -> bool:
+        """Complete a TLS handshake (within the handshake deadline); learn the client's
+        certificate subject, its x509 ACL id."""
+        assert isinstance(link.stream, trio.SSLStream)
+        try:
+            link.x509 = await handshake_subject(link.stream)
+        except trio.BrokenResourceError as exc:
+            self.stats.bad_frames += 1
+            self.warn_limited(
+                "TLS handshake with %s failed: %s", link.address, exc.__cause__ or exc
+            )
+            if link.scope is not None:
+                link.scope.cancel()
+            return False
+        return True
 
     async def _handshake_deadline(self, link: ClientLink) -> None:
         """Close a connection that sends no complete handshake in time (ZooKeeper does too)."""

@@ -67,7 +67,7 @@ class ZkPort:
             peer = stream.socket.getpeername()
         except OSError:
             return
-        await self.serve_stream(stream, str(peer[0]), f"{peer[0]}:{peer[1]}")
+        await self.serve_stream(self.server.wrap_tls(stream), str(peer[0]), f"{peer[0]}:{peer[1]}")
 
     async def serve_stream(self, stream: trio.abc.Stream, host: str, address: str = "") -> None:
         """Serve one ZooKeeper client connection until it closes (any trio stream)."""
@@ -115,7 +115,7 @@ class ZkPort:
                     if isinstance(event, Handshake):
                         link.handshaken = True
                         password = secrets.token_bytes(16)
-                        identity = ConnectionIdentity(ip=link.address)
+                        identity = ConnectionIdentity(ip=link.address, x509=link.x509)
                         core.connect(
                             link.conn_id,
                             event.request,
