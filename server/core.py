@@ -197,6 +197,8 @@ class CoreConfig:
     super_digest: str = ""
     """ZooKeeper's superDigest, "super:<base64 sha1>": a digest auth matching it passes
     every ACL check. Empty: no super user."""
+    max_watches_per_session: int = 0
+    """The most watches one session's connection may hold (0: no cap)."""
 
 
 class ServerCore:
@@ -210,7 +212,7 @@ class ServerCore:
     ) -> None:
         self.config = config or CoreConfig()
         self.tree = tree if tree is not None else DataTree()
-        self.watches = WatchManager()
+        self.watches = WatchManager(self.config.max_watches_per_session)
         self.sequencer: Sequencer | None = None
         self.leader_id: int | None = None
         self.write_results = write_results if write_results is not None else WriteResults()
@@ -292,7 +294,7 @@ class ServerCore:
         """(Not serving) The tree was rebuilt (a truncated log, or a leader's snapshot)."""
         assert not self._connections, "the tree is only replaced while no client is served"
         self.tree = tree
-        self.watches = WatchManager()
+        self.watches = WatchManager(self.config.max_watches_per_session)
         self.sequencer = None
 
     @property

@@ -23,6 +23,7 @@ from collections.abc import Callable, Hashable
 from typing import TypeVar
 
 from coord import paths
+from coord.errors import TooManyWatchesError
 from coord.messages import EventType, WatchedEvent, WatcherType
 
 W = TypeVar("W", bound=Hashable)
@@ -90,22 +91,44 @@ class WatchTable:
 
 
 class WatchManager:
-    """All watches of a server; routes tree triggers to watchers."""
+    """All watches of a server; routes tree triggers to watchers.
 
-    def __init__(self) -> None:
+    `limit` caps the watches one watcher (one session's connection) may hold, of
+    all kinds together; 0 means no cap. Setting a watch over the cap raises
+    TooManyWatchesError and sets nothing; setting one it already holds is free.
+    """
+
+    def __init__(self, limit: int = 0) -> None:
         self.data = WatchTable()
         self.child = WatchTable()
         self.persistent = WatchTable()
         self.recursive = WatchTable()
+        self.limit = limit
 
     def add_data_watch(self, path: str, watcher: Hashable) -> None:
-        self.data.add(path, watcher)
+        self._add(self.data, path, watcher)
 
     def add_child_watch(self, path: str, watcher: Hashable) -> None:
-        self.child.add(path, watcher)
+        self._add(self.child, path, watcher)
 
     def add_persistent(self, path: str, watcher: Hashable, *, recursive: bool) -> None:
-        (self.recursive if recursive else self.persistent).add(path, watcher)
+        self._add(self.recursive if recursive else self.persistent, path, watcher)
+
+    def count_of(self, watcher: Hashable) -> int:
+        """How many watches `watcher` holds, of every kind."""
+        tables = (self.data, self.child, self.persistent, self.recursive)
+        return sum(len(t.by_watcher.get(watcher, ())) for t in tables)
+
+    def _add(self, table: WatchTable, path: str, watcher: Hashable) -> None:
+        if self.limit and not table.has(path, watcher) and self.count_of(watcher) >= self.limit:
+            raise TooManyWatchesError(
+                f"cannot watch {path!r}: this session already holds {self.limit} watches, "
+                "the most the server allows (max_watches_per_session)",
+                path=path,
+                expected=self.limit,
+                actual=self.limit + 1,
+            )
+        table.add(path, watcher)
 
     def _tables(self, watcher_type: WatcherType) -> tuple[WatchTable, ...]:
         return {

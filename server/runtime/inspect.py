@@ -13,15 +13,29 @@ from typing import TextIO
 from server.storage.codec import TxnDecodeError, decode_txn
 from server.storage.records import LOG_MAGIC, ScanEnd, scan
 from server.storage.snapshot import SnapshotError, load_snapshot
-from server.txn import Txn
+from server.txn import CreateSessionTxn, Txn, TxnBody
+
+HIDDEN = "<hidden>"
+"""What stands for a session password in the output: a dump is pasted into bug reports,
+and a session's password is all it takes to take the session over."""
 
 
 def describe_txn(txn: Txn) -> str:
     header = txn.header
     return (
         f"zxid={header.zxid:#x} time={header.time_ms} session={header.session_id:#x} "
-        f"xid={header.xid} {txn.body!r}"
+        f"xid={header.xid} {_describe_body(txn.body)}"
     )
+
+
+def _describe_body(body: TxnBody) -> str:
+    """The txn body's repr, with session passwords replaced by HIDDEN."""
+    if isinstance(body, CreateSessionTxn):
+        return (
+            f"CreateSessionTxn(session_id={body.session_id}, timeout_ms={body.timeout_ms}, "
+            f"password={HIDDEN})"
+        )
+    return repr(body)
 
 
 def dump_log(target: Path, out: TextIO) -> int:

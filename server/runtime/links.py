@@ -17,9 +17,11 @@ in memory whole.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import msgpack
 import trio
 
 from coord.framing import encode_frames
@@ -43,18 +45,33 @@ class FrameCodec(Protocol):
     def finished(self) -> bool: ...
 
 
+class OverBudget(Exception):
+    """A batch of replies would take the connection's queue over its byte bound."""
+
+
 class _NativeCodec:
     finished = False
 
     def encode(self, frames: list[Any]) -> bytes:
         return encode_frames(frames)
 
+    def encode_within(self, frames: list[Any], budget: int) -> bytes:
+        """Like `encode`, one packer for the batch, raising OverBudget once past `budget`."""
+        packer = msgpack.Packer(use_bin_type=True)
+        parts: list[bytes] = []
+        size = 0
+        for frame in frames:
+            body = packer.pack(frame)
+            size += 4 + len(body)
+            if size > budget:
+                raise OverBudget(f"over {size} bytes")
+            parts.append(_HEADER.pack(len(body)))
+            parts.append(body)
+        return b"".join(parts)
+
 
 NATIVE_CODEC: FrameCodec = _NativeCodec()
-
-
-class OverBudget(Exception):
-    """A batch of replies would take the connection's queue over its byte bound."""
+_HEADER = struct.Struct(">I")
 
 
 @dataclass(eq=False)
@@ -83,6 +100,8 @@ class ClientLink:
     def encode_bounded(self, frames: list[Any]) -> bytes:
         """Encode `frames` in order; raise OverBudget as soon as the queue would pass its bound."""
         budget = self.max_bytes - self.queued_bytes
+        if isinstance(self.codec, _NativeCodec):
+            return self.codec.encode_within(frames, budget)
         encode = self.codec.encode
         if len(frames) == 1:
             data = encode(frames)

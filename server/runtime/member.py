@@ -79,6 +79,7 @@ class EnsembleMember(StandaloneServer):
                 server_id=config.server_id,
                 session_id_base=(config.server_id << 56) | ((now << 24) & ((1 << 56) - 1)),
                 super_digest=config.super_digest,
+                max_watches_per_session=config.max_watches_per_session,
                 standalone=False,
             ),
             tree=tree,

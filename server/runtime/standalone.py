@@ -186,6 +186,7 @@ class StandaloneServer:
                 server_id=self.config.server_id,
                 session_id_base=(self.config.server_id << 56) | ((now << 24) & ((1 << 56) - 1)),
                 super_digest=self.config.super_digest,
+                max_watches_per_session=self.config.max_watches_per_session,
             ),
             tree=tree,
             write_results=self._replayed_write_results(),
