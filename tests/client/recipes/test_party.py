@@ -13,7 +13,7 @@ async def test_join_leave_members_and_watch(
     connect: ConnectFactory, server: RestartableServer
 ) -> None:
     net = Net()
-    async with connect(session_timeout=2) as zk, connect(session_timeout=0.5, net=net) as short:
+    async with connect(session_timeout=2) as zk, connect(session_timeout=1.0, net=net) as short:
         party = zk.Party("/party/w", "a")
         async with party.watch() as members:
             with trio.fail_after(5):
