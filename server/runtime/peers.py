@@ -209,24 +209,34 @@ class PeerNetwork:
             await trio.aclose_forcefully(stream)
             return
         self.inbound += 1
+        try:
+            async with stream:
+                await self._serve_inbound(stream, address)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+        finally:
+            self.inbound -= 1
+
+    async def _serve_inbound(self, stream: trio.SocketStream, address: str) -> None:
+        """Handshake, then deliver messages until the stream ends or fails a check.
+
+        A failure is counted and logged before the stream is closed (by the caller).
+        """
         reader = PeerStream(self.spec, self.budget)
         sender: int | None = None
         try:
-            async with stream:
-                with trio.fail_after(self._timeout):
-                    sender, leftover = await accept_handshake(
-                        stream, self.my_id, self.spec, self.secret
-                    )
-                reader.receive_data(leftover)
-                while True:
-                    for message in reader.messages():
-                        self.deliver(sender, message)
-                    data = await stream.receive_some(256 * 1024)
-                    if not data:
-                        return
-                    reader.receive_data(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            return
+            with trio.fail_after(self._timeout):
+                sender, leftover = await accept_handshake(
+                    stream, self.my_id, self.spec, self.secret
+                )
+            reader.receive_data(leftover)
+            while True:
+                for message in reader.messages():
+                    self.deliver(sender, message)
+                data = await stream.receive_some(256 * 1024)
+                if not data:
+                    return
+                reader.receive_data(data)
         except trio.TooSlowError:
             self.rejected += 1
             log.warning("dropping a peer connection from %s: no handshake in time", address)
@@ -236,7 +246,6 @@ class PeerNetwork:
             log.warning("dropping a peer connection from %s: %s", who, exc)
         finally:
             reader.close()
-            self.inbound -= 1
 
 
 def _peer_address(stream: trio.SocketStream) -> str:
