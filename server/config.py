@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 
 class ConfigError(Exception):
@@ -39,6 +39,59 @@ class EnsembleSpec(BaseModel):
     sync_limit: int = Field(default=5, ge=1, description="ticks of silence before giving up")
     data_root: Path = Path("coord-data")
     member: list[MemberSpec]
+    secret: SecretStr | None = Field(
+        default=None,
+        description=(
+            "the ensemble's shared secret: members prove they know it (HMAC-SHA256 "
+            "challenge-response) on every peer connection; unset: no peer authentication"
+        ),
+    )
+    secret_file: Path | None = Field(
+        default=None, description="a file holding the shared secret (instead of `secret`)"
+    )
+    peer_max_frame_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=64 * 1024, description="largest peer frame"
+    )
+    peer_max_message_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="largest peer message sent in fragments (a SNAP's snapshot), all links",
+    )
+    peer_max_connections: int = Field(
+        default=0, ge=0, description="inbound peer connections at once; 0: twice the members"
+    )
+    peer_handshake_timeout_ms: int = Field(
+        default=5000, ge=1, description="time a peer connection has to authenticate"
+    )
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> EnsembleSpec:
+        if self.secret is not None and self.secret_file is not None:
+            raise ValueError("set one of secret and secret_file, not both")
+        if self.secret is not None and len(self.secret.get_secret_value()) < 16:
+            raise ValueError("the ensemble secret must be at least 16 characters")
+        return self
+
+    def peer_secret(self) -> bytes | None:
+        """The shared secret's bytes (read from `secret_file` if that is set), or None.
+
+        A file's trailing newline is not part of the secret.
+        """
+        if self.secret is not None:
+            return self.secret.get_secret_value().encode()
+        if self.secret_file is None:
+            return None
+        try:
+            text = self.secret_file.read_bytes().rstrip(b"\r\n")
+        except OSError as exc:
+            raise ConfigError(f"cannot read the ensemble secret_file: {exc}") from None
+        if len(text) < 16:
+            raise ConfigError(f"the secret in {str(self.secret_file)!r} is under 16 bytes")
+        return text
+
+    @property
+    def max_peer_connections(self) -> int:
+        return self.peer_max_connections or 2 * len(self.member)
 
     @property
     def voters(self) -> frozenset[int]:
@@ -214,6 +267,7 @@ def _member_values(path: Path, table: Any, member_id: int | None) -> dict[str, A
         raise ConfigError(f"config file {str(path)!r} describes an ensemble: say which member "
                           f"this is with --id (one of {sorted(ids)})")  # fmt: skip
     member = ensemble.get(member_id)
+    ensemble.peer_secret()  # an unreadable secret_file fails now, not at the first link
     values: dict[str, Any] = {
         "ensemble": ensemble,
         "server_id": member.id,

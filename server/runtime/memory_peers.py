@@ -6,7 +6,8 @@ interface of the TCP `PeerNetwork` (server.runtime.peers): `serve` in the
 member's nursery, `send(peer, message)` from anywhere in it.
 
 A message still goes through the wire format: it is encoded (server.zab.codec,
-then a length-prefixed frame) when sent, and framed and decoded again by the
+then length-prefixed frames, fragments if it is big) when sent, and framed,
+reassembled, checked and decoded again by the
 receiver's own task before the receiver sees it, so an encoding bug shows up
 here as it would between processes. Delivery keeps the promises of TCP links
 and no more: per pair of members, in order; a message to a member that is
@@ -22,10 +23,9 @@ from collections.abc import Iterable
 import trio
 
 from coord.errors import ProtocolError
-from coord.framing import NEED_DATA, FrameDecoder, encode_frame
 from server.config import EnsembleSpec
-from server.runtime.peers import PEER_MAX_FRAME, PEER_QUEUE, Deliver
-from server.zab.codec import PeerDecodeError, WireMessage, decode_message, encode_message
+from server.runtime.peers import PEER_QUEUE, Deliver, PeerStream
+from server.zab.codec import FragmentBudget, PeerDecodeError, WireMessage, encode_wire
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,8 @@ class MemoryPeerNetwork:
     async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         """Listen until cancelled: decode what arrives and hand it to the member, in order."""
         send, receive = trio.open_memory_channel[tuple[int, bytes]](PEER_QUEUE)
-        decoders = {peer: FrameDecoder(max_frame_size=PEER_MAX_FRAME) for peer in self._peers}
+        budget = FragmentBudget(self.spec.peer_max_message_bytes)
+        decoders = {peer: PeerStream(self.spec, budget) for peer in self._peers}
         self.network._attach(self.my_id, send)
         try:
             task_status.started(0)
@@ -122,17 +123,20 @@ class MemoryPeerNetwork:
                 decoder = decoders[sender]
                 try:
                     decoder.receive_data(data)
-                    while (frame := decoder.next_frame()) is not NEED_DATA:
-                        self.deliver(sender, decode_message(frame))
+                    for message in decoder.messages():
+                        self.deliver(sender, message)
                 except (PeerDecodeError, ValueError, ProtocolError) as exc:
                     # What the TCP links do with a bad frame: drop that link.
                     log.warning("dropping a peer link from member %s: %s", sender, exc)
-                    decoders[sender] = FrameDecoder(max_frame_size=PEER_MAX_FRAME)
+                    decoder.close()
+                    decoders[sender] = PeerStream(self.spec, budget)
         finally:
             self.network._detach(self.my_id, send)
 
     def send(self, peer_id: int, message: WireMessage) -> None:
         if peer_id not in self._peers:
             return
-        if not self.network._carry(self.my_id, peer_id, encode_frame(encode_message(message))):
-            self.dropped += 1
+        for frame in encode_wire(message, self.spec.peer_max_frame_bytes):
+            if not self.network._carry(self.my_id, peer_id, frame):
+                self.dropped += 1
+                return

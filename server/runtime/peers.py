@@ -2,8 +2,19 @@
 
 Each member keeps one outbound TCP connection to every other member, for its
 own messages to that member, and accepts the others' outbound connections on
-its peer port for theirs. A connection starts with a hello frame naming the
-sender; after that every frame is one peer message (server.zab.codec).
+its peer port for theirs. A connection starts with a handshake naming the
+sender (server.runtime.peer_auth); after that every frame is one peer message
+(server.zab.codec), or a fragment of one too big for a frame.
+
+Trust: nothing is read from a connection as a ZAB message before the
+handshake is done. With an ensemble secret, the handshake is a mutual
+HMAC-SHA256 challenge-response that binds the sender's member id, so a
+connection's sender is proven, not claimed. Every message is then checked
+against the protocol's ranges by the codec; a connection that sends one that
+fails is logged once and dropped. The peer port accepts connections only from
+the members' addresses and at most `max_peer_connections` at once; frames
+are at most `peer_max_frame_bytes`, and fragments held for all connections
+together at most `peer_max_message_bytes`.
 
 Delivery is best effort, and that is all the protocol needs: a message queued
 for a member that cannot be reached is dropped once its bounded queue is full,
@@ -14,21 +25,34 @@ is kept (TCP), so a leader's Sync, NewLeader and Proposals arrive in order.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import socket
 from collections.abc import Callable
 from typing import Protocol
 
 import trio
 
 from coord.errors import ProtocolError
-from coord.framing import NEED_DATA, FrameDecoder, encode_frame, encode_frames
+from coord.framing import NEED_DATA, FrameDecoder
 from server.config import ConfigError, EnsembleSpec
-from server.zab.codec import PeerDecodeError, WireMessage, decode_message, encode_message
+from server.runtime.peer_auth import HandshakeError, accept_handshake, connect_handshake
+from server.zab.codec import (
+    FragmentBudget,
+    PeerDecodeError,
+    Reassembler,
+    WireMessage,
+    decode_message,
+    encode_wire,
+)
 
 log = logging.getLogger(__name__)
 
 PEER_QUEUE = 4096
-PEER_MAX_FRAME = 1 << 30
+PEER_MAX_FRAME = 8 * 1024 * 1024
+"""The default largest peer frame (EnsembleSpec.peer_max_frame_bytes)."""
+PEER_MAX_MESSAGE = 1024 * 1024 * 1024
+"""The default budget for fragments (EnsembleSpec.peer_max_message_bytes)."""
 RETRY_MIN = 0.05
 RETRY_MAX = 0.25
 
@@ -50,6 +74,30 @@ PeerTransportFactory = Callable[[int, EnsembleSpec, Deliver], PeerTransport]
 """(my id, the ensemble, deliver) -> the member's links; `PeerNetwork` itself is one."""
 
 
+class PeerStream:
+    """One connection's bytes -> validated messages: frames, fragments, then the codec (sans-IO)."""
+
+    def __init__(self, spec: EnsembleSpec, budget: FragmentBudget) -> None:
+        self._members = frozenset(m.id for m in spec.member)
+        self._frames = FrameDecoder(max_frame_size=spec.peer_max_frame_bytes)
+        self._fragments = Reassembler(budget)
+
+    def receive_data(self, data: bytes | bytearray) -> None:
+        self._frames.receive_data(data)
+
+    def messages(self) -> list[WireMessage]:
+        """Every whole message buffered; raises PeerDecodeError or ProtocolError on bad input."""
+        out: list[WireMessage] = []
+        while (frame := self._frames.next_frame()) is not NEED_DATA:
+            value = self._fragments.add(frame)
+            if value is not None:
+                out.append(decode_message(value, self._members))
+        return out
+
+    def close(self) -> None:
+        self._fragments.close()
+
+
 class PeerNetwork:
     """Links to the other members of the ensemble."""
 
@@ -62,6 +110,8 @@ class PeerNetwork:
         self.my_id = my_id
         self.spec = spec
         self.deliver = deliver
+        self.secret = spec.peer_secret()
+        self.budget = FragmentBudget(spec.peer_max_message_bytes)
         self._queues: dict[int, trio.MemorySendChannel[bytes]] = {}
         self._receivers: dict[int, trio.MemoryReceiveChannel[bytes]] = {}
         for member in spec.member:
@@ -70,10 +120,24 @@ class PeerNetwork:
                 self._queues[member.id] = send
                 self._receivers[member.id] = receive
         self.dropped = 0
+        self.refused = 0
+        """Inbound connections closed at accept (not a member's address, or over the limit)."""
+        self.rejected = 0
+        """Inbound connections dropped for a failed handshake or a bad message."""
+        self.inbound = 0
         self.port = 0
+        self._allowed: frozenset[str] | None = None
 
     async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         me = self.spec.get(self.my_id)
+        if self.secret is None:
+            log.warning(
+                "member %d: no [ensemble] secret or secret_file is set: peer connections "
+                "are not authenticated, and anyone who reaches the peer port can claim to be "
+                "a member",
+                self.my_id,
+            )
+        self._allowed = await _member_addresses(self.spec)
         listeners = await trio.open_tcp_listeners(me.peer_port, host=me.host)
         self.port = listeners[0].socket.getsockname()[1]
         async with trio.open_nursery() as nursery:
@@ -86,10 +150,17 @@ class PeerNetwork:
         queue = self._queues.get(peer_id)
         if queue is None:
             return
-        try:
-            queue.send_nowait(encode_frame(encode_message(message)))
-        except trio.WouldBlock:
-            self.dropped += 1
+        frames = encode_wire(message, self.spec.peer_max_frame_bytes)
+        stats = queue.statistics()
+        if stats.current_buffer_used + len(frames) > stats.max_buffer_size:
+            self.dropped += 1  # all of it or none: half a fragmented message is garbage
+            return
+        for frame in frames:
+            queue.send_nowait(frame)
+
+    @property
+    def _timeout(self) -> float:
+        return self.spec.peer_handshake_timeout_ms / 1000.0
 
     async def _outbound(self, peer_id: int) -> None:
         member = self.spec.get(peer_id)
@@ -105,7 +176,8 @@ class PeerNetwork:
             delay = RETRY_MIN
             try:
                 async with stream:
-                    await stream.send_all(encode_frames([{"hello": self.my_id}]))
+                    with trio.fail_after(self._timeout):
+                        await connect_handshake(stream, self.my_id, peer_id, self.secret)
                     async for first in receive:
                         chunks = [first]
                         while True:
@@ -116,35 +188,92 @@ class PeerNetwork:
                         await stream.send_all(b"".join(chunks))
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 log.debug("link to member %d broke: %s", peer_id, exc)
+            except (HandshakeError, trio.TooSlowError) as exc:
+                log.warning("handshake with member %d failed: %s", peer_id, exc or "timed out")
+                await trio.sleep(RETRY_MAX)
             await trio.sleep(RETRY_MIN)
 
     async def _inbound(self, stream: trio.SocketStream) -> None:
-        decoder = FrameDecoder(max_frame_size=PEER_MAX_FRAME)
-        sender: int | None = None
+        address = _peer_address(stream)
+        if self.inbound >= self.spec.max_peer_connections or (
+            self._allowed is not None and address not in self._allowed
+        ):
+            self.refused += 1
+            log.warning(
+                "refusing a peer connection from %s (%s)",
+                address,
+                "not a member's address"
+                if self._allowed is not None and address not in self._allowed
+                else f"{self.inbound} peer connections already",
+            )
+            await trio.aclose_forcefully(stream)
+            return
+        self.inbound += 1
         try:
             async with stream:
-                while True:
-                    data = await stream.receive_some(256 * 1024)
-                    if not data:
-                        return
-                    decoder.receive_data(data)
-                    while True:
-                        frame = decoder.next_frame()
-                        if frame is NEED_DATA:
-                            break
-                        if sender is None:
-                            sender = _hello(frame, self.spec)
-                            continue
-                        self.deliver(sender, decode_message(frame))
+                await self._serve_inbound(stream, address)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            return
-        except (PeerDecodeError, ValueError, ConfigError, ProtocolError) as exc:
-            log.warning("dropping a peer link from member %s: %s", sender, exc)
+            pass
+        finally:
+            self.inbound -= 1
+
+    async def _serve_inbound(self, stream: trio.SocketStream, address: str) -> None:
+        """Handshake, then deliver messages until the stream ends or fails a check.
+
+        A failure is counted and logged before the stream is closed (by the caller).
+        """
+        reader = PeerStream(self.spec, self.budget)
+        sender: int | None = None
+        try:
+            with trio.fail_after(self._timeout):
+                sender, leftover = await accept_handshake(
+                    stream, self.my_id, self.spec, self.secret
+                )
+            reader.receive_data(leftover)
+            while True:
+                for message in reader.messages():
+                    self.deliver(sender, message)
+                data = await stream.receive_some(256 * 1024)
+                if not data:
+                    return
+                reader.receive_data(data)
+        except trio.TooSlowError:
+            self.rejected += 1
+            log.warning("dropping a peer connection from %s: no handshake in time", address)
+        except (HandshakeError, PeerDecodeError, ValueError, ConfigError, ProtocolError) as exc:
+            self.rejected += 1
+            who = f"member {sender}" if sender is not None else f"unauthenticated {address}"
+            log.warning("dropping a peer connection from %s: %s", who, exc)
+        finally:
+            reader.close()
 
 
-def _hello(frame: object, spec: EnsembleSpec) -> int:
-    if not isinstance(frame, dict) or not isinstance(frame.get("hello"), int):
-        raise ValueError(f"expected a hello frame, got {frame!r:.80}")
-    sender: int = frame["hello"]
-    spec.get(sender)  # raises for a stranger
-    return sender
+def _peer_address(stream: trio.SocketStream) -> str:
+    try:
+        host = stream.socket.getpeername()[0]
+    except OSError:
+        return "?"
+    return _normal(host)
+
+
+def _normal(host: str) -> str:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+async def _member_addresses(spec: EnsembleSpec) -> frozenset[str] | None:
+    """The IP addresses the members' hosts resolve to; None (no filter) if one will not."""
+    found: set[str] = set()
+    for member in spec.member:
+        try:
+            infos = await trio.socket.getaddrinfo(member.host, None, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            log.warning("cannot resolve member %d's host %r: %s", member.id, member.host, exc)
+            return None
+        found.update(_normal(str(info[4][0])) for info in infos)
+    return frozenset(found)

@@ -92,6 +92,9 @@ def make_zxid(epoch: int, counter: int) -> int:
     return (epoch << 32) | counter
 
 
+MAX_EPOCH = (1 << 32) - 1
+"""The last epoch a zxid (epoch << 32 | counter, 64 bits) can name."""
+
 SNAP_PLEASE = -1
 """An AckEpoch's last_zxid from a follower that can take nothing but a SNAP."""
 
@@ -539,6 +542,9 @@ class ZabPeer:
         if self.epoch or not self.quorum.is_quorum(voters):
             return
         new_epoch = max(self._epoch_floor, *(i.accepted_epoch for i in self._infos.values())) + 1
+        if new_epoch > MAX_EPOCH:  # a zxid has 32 bits for it: never lead past that
+            self.start_election()
+            return
         self.epoch = new_epoch
         self.state.accepted_epoch = new_epoch
         self._save_epochs()
@@ -695,6 +701,11 @@ class ZabPeer:
             if message.epoch < self.state.accepted_epoch:
                 self.start_election()
                 return
+            # A new discovery round: until its Sync we are not synced (a LeaderInfo
+            # for an epoch the leader is not in would otherwise leave us serving,
+            # deaf to its proposals, for good; now the unsynced limit ends it).
+            self._synced = False
+            self.serving = False
             if message.epoch > self.state.accepted_epoch:
                 self.state.accepted_epoch = message.epoch
                 self._save_epochs()
