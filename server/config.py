@@ -29,6 +29,20 @@ class MemberSpec(BaseModel):
     data_dir: Path | None = None
 
 
+class TlsSpec(BaseModel):
+    """The `[tls]` section of the config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cert_file: Path
+    """The server's certificate chain (PEM)."""
+    key_file: Path
+    """Its private key (PEM)."""
+    ca_file: Path | None = None
+    """CAs whose client certificates are accepted (needed for require_client_cert)."""
+    require_client_cert: bool = False
+
+
 class EnsembleSpec(BaseModel):
     """The whole ensemble, as every member's config file describes it."""
 
@@ -46,6 +60,9 @@ class EnsembleSpec(BaseModel):
             "challenge-response) on every peer connection; unset: no peer authentication"
         ),
     )
+    tls: TlsSpec | None = None
+    """Set from the config's [tls] table: peer links use mutual TLS too (each member
+    presents its certificate and checks the other's against ca_file)."""
     secret_file: Path | None = Field(
         default=None, description="a file holding the shared secret (instead of `secret`)"
     )
@@ -114,20 +131,6 @@ class EnsembleSpec(BaseModel):
     def zk_connection_string(self) -> str:
         """host:port of every member's ZooKeeper-compatible port, for kazoo or Curator."""
         return ",".join(f"{m.host}:{m.zk_port}" for m in self.member if m.zk_port is not None)
-
-
-class TlsSpec(BaseModel):
-    """The `[tls]` section of the config."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    cert_file: Path
-    """The server's certificate chain (PEM)."""
-    key_file: Path
-    """Its private key (PEM)."""
-    ca_file: Path | None = None
-    """CAs whose client certificates are accepted (needed for require_client_cert)."""
-    require_client_cert: bool = False
 
 
 class ServerConfig(BaseModel):
@@ -238,6 +241,8 @@ def load_config(
         if tls_table is not None:
             values["tls"] = tls_table
         if ensemble_table is not None:
+            if tls_table is not None and isinstance(ensemble_table, dict):
+                ensemble_table = {**ensemble_table, "tls": tls_table}
             values.update(_member_values(path, ensemble_table, member_id))
     elif member_id is not None:
         raise ConfigError("--id needs --config with an [ensemble] table")

@@ -37,6 +37,7 @@ from coord.errors import ProtocolError
 from coord.framing import NEED_DATA, FrameDecoder
 from server.config import ConfigError, EnsembleSpec
 from server.runtime.peer_auth import HandshakeError, accept_handshake, connect_handshake
+from server.runtime.tls import peer_contexts
 from server.zab.codec import (
     FragmentBudget,
     PeerDecodeError,
@@ -127,6 +128,8 @@ class PeerNetwork:
         self.inbound = 0
         self.port = 0
         self._allowed: frozenset[str] | None = None
+        self._tls = None if spec.tls is None else peer_contexts(spec.tls)
+        """(accepting, connecting) SSL contexts when the config has [tls]."""
 
     async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         me = self.spec.get(self.my_id)
@@ -174,10 +177,13 @@ class PeerNetwork:
                 delay = min(RETRY_MAX, delay * 2)
                 continue
             delay = RETRY_MIN
+            link: trio.abc.Stream = stream
+            if self._tls is not None:
+                link = trio.SSLStream(stream, self._tls[1], server_hostname=member.host)
             try:
-                async with stream:
+                async with link:
                     with trio.fail_after(self._timeout):
-                        await connect_handshake(stream, self.my_id, peer_id, self.secret)
+                        await connect_handshake(link, self.my_id, peer_id, self.secret)
                     async for first in receive:
                         chunks = [first]
                         while True:
@@ -185,7 +191,7 @@ class PeerNetwork:
                                 chunks.append(receive.receive_nowait())
                             except trio.WouldBlock:
                                 break
-                        await stream.send_all(b"".join(chunks))
+                        await link.send_all(b"".join(chunks))
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 log.debug("link to member %d broke: %s", peer_id, exc)
             except (HandshakeError, trio.TooSlowError) as exc:
@@ -209,15 +215,18 @@ class PeerNetwork:
             await trio.aclose_forcefully(stream)
             return
         self.inbound += 1
+        link: trio.abc.Stream = stream
+        if self._tls is not None:
+            link = trio.SSLStream(stream, self._tls[0], server_side=True)
         try:
-            async with stream:
-                await self._serve_inbound(stream, address)
+            async with link:
+                await self._serve_inbound(link, address)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
         finally:
             self.inbound -= 1
 
-    async def _serve_inbound(self, stream: trio.SocketStream, address: str) -> None:
+    async def _serve_inbound(self, stream: trio.abc.Stream, address: str) -> None:
         """Handshake, then deliver messages until the stream ends or fails a check.
 
         A failure is counted and logged before the stream is closed (by the caller).
@@ -240,6 +249,12 @@ class PeerNetwork:
         except trio.TooSlowError:
             self.rejected += 1
             log.warning("dropping a peer connection from %s: no handshake in time", address)
+        except trio.BrokenResourceError as exc:
+            if sender is not None:
+                raise  # an authenticated link that broke: nothing to report
+            self.rejected += 1
+            cause = exc.__cause__ or exc
+            log.warning("dropping a peer connection from %s: handshake failed: %s", address, cause)
         except (HandshakeError, PeerDecodeError, ValueError, ConfigError, ProtocolError) as exc:
             self.rejected += 1
             who = f"member {sender}" if sender is not None else f"unauthenticated {address}"

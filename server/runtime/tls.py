@@ -42,6 +42,23 @@ def server_context(spec: TlsSpec) -> ssl.SSLContext:
     return context
 
 
+def peer_contexts(spec: TlsSpec) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(accepting, connecting) contexts of mutual TLS between members: each side
+    presents its certificate and requires the other's, signed by `ca_file`."""
+    if spec.ca_file is None:
+        raise TlsConfigError("TLS between members needs ca_file (the ensemble's CA)")
+    accepting = server_context(spec)
+    accepting.verify_mode = ssl.CERT_REQUIRED
+    connecting = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    connecting.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        connecting.load_verify_locations(spec.ca_file)
+        connecting.load_cert_chain(spec.cert_file, spec.key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise TlsConfigError(f"cannot load the TLS files: {exc}") from exc
+    return accepting, connecting
+
+
 def subject_name(certificate: dict[str, Any] | None) -> str:
     """The x509 id of a verified peer certificate: its subject as `CN=alice,O=example`
     (RFC 4514 order, most specific first, as Java's X500Principal prints it)."""

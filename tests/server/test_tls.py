@@ -20,6 +20,7 @@ from client.cli import EXIT_OK, EXIT_USAGE, run
 from server.config import TlsSpec
 from server.runtime.tls import TlsConfigError, is_loopback, server_context, subject_name
 from tests.conftest import RunningServer, start_server
+from tests.server.tlsfiles import write_pki
 from tests.server.zk.test_kazoo import in_thread, kazoo
 
 trustme = pytest.importorskip("trustme", reason="trustme not installed: pip install trustme")
@@ -34,26 +35,7 @@ def ca() -> trustme.CA:
 
 @pytest.fixture
 def pki(ca: trustme.CA, tmp_path: Path) -> dict[str, Path]:
-    """The CA, the server's certificate (for 127.0.0.1) and two client certificates, as files."""
-    files = {"ca": tmp_path / "ca.pem"}
-    ca.cert_pem.write_to_path(files["ca"])
-    server = ca.issue_cert("127.0.0.1", "localhost")
-    files["server_cert"] = tmp_path / "server.pem"
-    files["server_key"] = tmp_path / "server.key"
-    server.cert_chain_pems[0].write_to_path(files["server_cert"])
-    for pem in server.cert_chain_pems[1:]:
-        pem.write_to_path(files["server_cert"], append=True)
-    server.private_key_pem.write_to_path(files["server_key"])
-    for name in ("alice", "mallory"):
-        cert = ca.issue_cert(
-            f"{name}@example.org",
-            common_name=name,
-            organization_name="example",
-            organization_unit_name="clients",
-        )
-        files[name] = tmp_path / f"{name}.pem"
-        cert.private_key_and_cert_chain_pem.write_to_path(files[name])
-    return files
+    return write_pki(ca, tmp_path)
 
 
 def _client_context(pki: dict[str, Path], who: str | None = None) -> ssl.SSLContext:
