@@ -5,8 +5,11 @@
 Each round starts a standalone server from OLD_TREE, runs `coord bench`
 (from this checkout) against it, stops it, then does the same for NEW_TREE,
 so that both see the same machine noise. Prints each round and, per
-workload, the median ops/s of each tree and the ratio NEW/OLD. The servers
-run with --no-fsync: the point is the CPU cost of a change, not the disk's.
+workload, the medians of each tree and the ratio NEW/OLD of two figures:
+ops/s, and the server's CPU time per op (user + system, from /proc), which
+is what a change on the hot path costs and is steadier than throughput on
+a shared machine. The servers run with --no-fsync: the point is the CPU
+cost of a change, not the disk's. Each workload is one `coord bench` run.
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parents[1]
 
 
-def run_round(tree: Path, args: argparse.Namespace) -> dict[str, float]:
-    """One server from `tree`, one bench against it: ops/s by workload."""
+def run_round(tree: Path, args: argparse.Namespace) -> dict[str, tuple[float, float]]:
+    """One server from `tree`, a bench per workload: (ops/s, server CPU µs per op)."""
     with tempfile.TemporaryDirectory() as data:
         log_path = Path(data) / "server.log"
         command = [sys.executable, "-m", "server", "--port", "0", "--no-fsync"]
@@ -40,37 +44,54 @@ def run_round(tree: Path, args: argparse.Namespace) -> dict[str, float]:
             )
         try:
             port = _wait_for_port(server, log_path)
-            bench = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "client.cli",
-                    "-s",
-                    f"127.0.0.1:{port}",
-                    "bench",
-                    "--clients",
-                    str(args.clients),
-                    "--outstanding",
-                    str(args.outstanding),
-                    "--duration",
-                    str(args.duration),
-                    "--workloads",
-                    args.workloads,
-                    "--json",
-                    "-q",
-                ],
-                cwd=HERE,
-                env={**os.environ, "PYTHONPATH": str(HERE)},
-                capture_output=True,
-                text=True,
-            )
-            if bench.returncode != 0:
-                raise RuntimeError(f"bench failed: {bench.stderr}")
+            out: dict[str, tuple[float, float]] = {}
+            for workload in args.workloads.split(","):
+                cpu_before = _cpu_seconds(server.pid)
+                result = _bench(port, workload, args)
+                cpu = _cpu_seconds(server.pid) - cpu_before
+                out[workload] = (result["ops_per_sec"], cpu * 1e6 / max(result["ops"], 1))
         finally:
             server.terminate()
             server.wait(timeout=30)
-    results = json.loads(bench.stdout)["results"]
-    return {r["workload"]: float(r["ops_per_sec"]) for r in results}
+    return out
+
+
+def _bench(port: int, workload: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One `coord bench` of one workload; its result record."""
+    bench = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "client.cli",
+            "-s",
+            f"127.0.0.1:{port}",
+            "bench",
+            "--clients",
+            str(args.clients),
+            "--outstanding",
+            str(args.outstanding),
+            "--duration",
+            str(args.duration),
+            "--workloads",
+            workload,
+            "--json",
+            "-q",
+        ],
+        cwd=HERE,
+        env={**os.environ, "PYTHONPATH": str(HERE)},
+        capture_output=True,
+        text=True,
+    )
+    if bench.returncode != 0:
+        raise RuntimeError(f"bench failed: {bench.stderr}")
+    (record,) = json.loads(bench.stdout)["results"]
+    return dict(record)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait_for_port(server: subprocess.Popen[bytes], log_path: Path) -> int:
@@ -94,19 +115,29 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--workloads", default="create,set,get")
     args = parser.parse_args()
-    samples: dict[str, dict[str, list[float]]] = {"old": {}, "new": {}}
+    samples: dict[str, dict[str, list[tuple[float, float]]]] = {"old": {}, "new": {}}
     for round_number in range(args.rounds):
         for name, tree in (("old", args.old), ("new", args.new)):
             got = run_round(tree.resolve(), args)
-            for workload, ops in got.items():
-                samples[name].setdefault(workload, []).append(ops)
-            shown = ", ".join(f"{w} {ops:,.0f}" for w, ops in got.items())
-            print(f"round {round_number + 1} {name}: {shown} ops/s", flush=True)
+            for workload, figures in got.items():
+                samples[name].setdefault(workload, []).append(figures)
+            shown = ", ".join(
+                f"{w} {ops:,.0f} ops/s {us:.0f} us/op" for w, (ops, us) in got.items()
+            )
+            print(f"round {round_number + 1} {name}: {shown}", flush=True)
     print(f"\nmedians over {args.rounds} rounds ({args.clients}x{args.outstanding}):")
     for workload in samples["old"]:
-        old = statistics.median(samples["old"][workload])
-        new = statistics.median(samples["new"][workload])
-        print(f"  {workload:8} old {old:10,.0f}  new {new:10,.0f}  new/old {new / old:.3f}")
+        old_ops, old_us = (
+            statistics.median(x) for x in zip(*samples["old"][workload], strict=True)
+        )
+        new_ops, new_us = (
+            statistics.median(x) for x in zip(*samples["new"][workload], strict=True)
+        )
+        print(
+            f"  {workload:8} ops/s old {old_ops:9,.0f} new {new_ops:9,.0f}"
+            f" new/old {new_ops / old_ops:.3f} | server CPU us/op old {old_us:6.1f}"
+            f" new {new_us:6.1f} new/old {new_us / old_us:.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -637,8 +637,9 @@ class ServerCore:
             log.error("txn %#x did not fit the tree (error %d): %r", zxid, result.error, txn)
         if self.sequencer is not None:
             self.sequencer.applied(txn, result, now_ms)
+        recursive = self.watches.has_recursive
         for kind, path in result.triggers:
-            may_read = self._may_read(path, result.deleted_acls)
+            may_read = self._may_read(path, result.deleted_acls) if recursive else None
             for watcher, event in self.watches.trigger(kind, path, zxid, may_read):
                 self._emit(watcher, event_to_wire(event))  # type: ignore[arg-type]
         body = txn.body

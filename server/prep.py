@@ -325,7 +325,8 @@ class Preparer:
         parent = self.view(parent_path, overlay)
         if parent is None:
             raise NoNodeError(f"parent {parent_path!r} of {path!r} does not exist", path=path)
-        check(parent.acl, Perm.CREATE, ids, node=parent_path, action="to create", target=path)
+        if parent.acl is not OPEN_ACL_UNSAFE:
+            check(parent.acl, Perm.CREATE, ids, node=parent_path, action="to create", target=path)
         if parent.ephemeral_owner:
             raise NoChildrenForEphemeralsError(
                 f"parent {parent_path!r} of {path!r} is ephemeral and cannot have children",
@@ -380,7 +381,8 @@ class Preparer:
         node = self.view(path, overlay)
         if node is None:
             raise NoNodeError(f"node {path!r} does not exist", path=path)
-        check(node.acl, Perm.WRITE, ids, node=path, action="to set the data of", target=path)
+        if node.acl is not OPEN_ACL_UNSAFE:
+            check(node.acl, Perm.WRITE, ids, node=path, action="to set the data of", target=path)
         _check_version(path, request.version, node.version)
         node = _copy(node)
         node.version += 1
@@ -396,7 +398,7 @@ class Preparer:
             raise BadArgumentsError("the root cannot be deleted", path=path)
         parent_path = paths.parent(path)
         parent = self.view(parent_path, overlay)
-        if parent is not None:
+        if parent is not None and parent.acl is not OPEN_ACL_UNSAFE:
             check(parent.acl, Perm.DELETE, ids, node=parent_path, action="to delete", target=path)
         node = self.view(path, overlay)
         if node is None:

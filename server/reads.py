@@ -16,7 +16,7 @@ from collections.abc import Hashable
 from typing import Any
 
 from coord import paths
-from coord.acl import Perm, acl_to_wire
+from coord.acl import OPEN_ACL_UNSAFE, Perm, acl_to_wire
 from coord.errors import (
     BadArgumentsError,
     BadVersionError,
@@ -72,7 +72,8 @@ def evaluate_read(
         node = tree.get(path)
         if node is None:
             raise NoNodeError(f"node {path!r} does not exist", path=path)
-        check(node.acl, Perm.READ, ids, node=path, action="to read", target=path)
+        if node.acl is not OPEN_ACL_UNSAFE:
+            check(node.acl, Perm.READ, ids, node=path, action="to read", target=path)
         if request.watch:
             watches.add_data_watch(path, watcher)
         return [node.data, node.stat()]
@@ -89,7 +90,9 @@ def evaluate_read(
         node = tree.get(path)
         if node is None:
             raise NoNodeError(f"node {path!r} does not exist", path=path)
-        check(node.acl, Perm.READ, ids, node=path, action="to list the children of", target=path)
+        if node.acl is not OPEN_ACL_UNSAFE:
+            action = "to list the children of"
+            check(node.acl, Perm.READ, ids, node=path, action=action, target=path)
         if request.watch:
             watches.add_child_watch(path, watcher)
         children = sorted(node.children) if node.children else []
@@ -103,7 +106,9 @@ def evaluate_read(
         node = tree.get(path)
         if node is None:
             raise NoNodeError(f"node {path!r} does not exist", path=path)
-        check(node.acl, Perm.READ, ids, node=path, action="to check the version of", target=path)
+        if node.acl is not OPEN_ACL_UNSAFE:
+            action = "to check the version of"
+            check(node.acl, Perm.READ, ids, node=path, action=action, target=path)
         if request.version not in (-1, node.version):
             raise BadVersionError(
                 f"version mismatch on {path!r}: expected {request.version}, actual {node.version}",

@@ -189,5 +189,10 @@ class WatchManager:
         event = WatchedEvent(kind, path, zxid)
         return [(watcher, event) for watcher in targets]
 
+    @property
+    def has_recursive(self) -> bool:
+        """Whether any recursive watch is set (only those need ACL filtering)."""
+        return bool(self.recursive.by_path)
+
     def count(self) -> int:
         return len(self.data) + len(self.child) + len(self.persistent) + len(self.recursive)

@@ -63,7 +63,8 @@ async def read_native(server: StandaloneServer, link: ClientLink) -> None:
                     try:
                         core.request(link.conn_id, xid, op, body, now_ms=now)
                     except Exception as exc:  # a bug must not take the server down
-                        log.exception("request %r failed inside the server", frame)
+                        # op and xid only: a body may carry credentials (add_auth, ACLs)
+                        log.exception("request op %d xid %d failed inside the server", op, xid)
                         error = ServerSystemError(f"internal error: {exc!r}")
                         server.queue(link, encode_frame([xid, 0, error.code, error.to_wire()]))
             except (ProtocolError, MarshallingError) as exc:

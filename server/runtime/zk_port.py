@@ -128,7 +128,12 @@ class ZkPort:
                     try:
                         core.request(link.conn_id, event.xid, event.op, event.body, now_ms=now)
                     except Exception:  # a bug must not take the server down
-                        log.exception("ZooKeeper request %r failed inside the server", event)
+                        # op and xid only: a body may carry credentials (auth packets)
+                        log.exception(
+                            "ZooKeeper request op %d xid %d failed inside the server",
+                            event.op,
+                            event.xid,
+                        )
                         await self._close(link)
                         return
                 local = translator.data_to_send()
