@@ -50,6 +50,10 @@ from server.zab.codec import (
 log = logging.getLogger(__name__)
 
 PEER_QUEUE = 4096
+"""Most frames queued for one peer; `queued_bytes` bounds them in bytes too."""
+COALESCE_BYTES = 1024 * 1024
+"""The writer joins queued frames into one socket write up to this size, so that
+joining never doubles a large queue in memory."""
 PEER_MAX_FRAME = 8 * 1024 * 1024
 """The default largest peer frame (EnsembleSpec.peer_max_frame_bytes)."""
 PEER_MAX_MESSAGE = 1024 * 1024 * 1024
@@ -115,11 +119,16 @@ class PeerNetwork:
         self.budget = FragmentBudget(spec.peer_max_message_bytes)
         self._queues: dict[int, trio.MemorySendChannel[bytes]] = {}
         self._receivers: dict[int, trio.MemoryReceiveChannel[bytes]] = {}
+        self.queued_bytes: dict[int, int] = {}
+        """Bytes queued for each peer and not yet taken by its writer: at most
+        `max_queued_bytes` (the largest message, a SNAP, plus one frame)."""
+        self.max_queued_bytes = spec.peer_max_message_bytes + spec.peer_max_frame_bytes
         for member in spec.member:
             if member.id != my_id:
                 send, receive = trio.open_memory_channel[bytes](PEER_QUEUE)
                 self._queues[member.id] = send
                 self._receivers[member.id] = receive
+                self.queued_bytes[member.id] = 0
         self.dropped = 0
         self.refused = 0
         """Inbound connections closed at accept (not a member's address, or over the limit)."""
@@ -154,10 +163,17 @@ class PeerNetwork:
         if queue is None:
             return
         frames = encode_wire(message, self.spec.peer_max_frame_bytes)
+        size = sum(len(frame) for frame in frames)
         stats = queue.statistics()
-        if stats.current_buffer_used + len(frames) > stats.max_buffer_size:
-            self.dropped += 1  # all of it or none: half a fragmented message is garbage
+        if (
+            stats.current_buffer_used + len(frames) > stats.max_buffer_size
+            or self.queued_bytes[peer_id] + size > self.max_queued_bytes
+        ):
+            # All of it or none: half a fragmented message is garbage. ZAB's own
+            # timeouts recover a peer that falls this far behind.
+            self.dropped += 1
             return
+        self.queued_bytes[peer_id] += size
         for frame in frames:
             queue.send_nowait(frame)
 
@@ -185,13 +201,15 @@ class PeerNetwork:
                     with trio.fail_after(self._timeout):
                         await connect_handshake(link, self.my_id, peer_id, self.secret)
                     async for first in receive:
-                        chunks = [first]
-                        while True:
+                        chunks, size = [first], len(first)
+                        while size < COALESCE_BYTES:
                             try:
                                 chunks.append(receive.receive_nowait())
                             except trio.WouldBlock:
                                 break
-                        await link.send_all(b"".join(chunks))
+                            size += len(chunks[-1])
+                        self.queued_bytes[peer_id] -= size
+                        await link.send_all(chunks[0] if len(chunks) == 1 else b"".join(chunks))
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 log.debug("link to member %d broke: %s", peer_id, exc)
             except (HandshakeError, trio.TooSlowError) as exc:
