@@ -27,7 +27,7 @@ from server.config import EnsembleSpec, ServerConfig
 from server.core import CoreConfig, ForwardReply, ForwardRequest, ServerCore, SessionTouches
 from server.runtime.peers import PeerNetwork, PeerTransport, PeerTransportFactory
 from server.runtime.standalone import Clock, DiskFactory, StandaloneServer
-from server.storage.snapshot import snapshot_chunks
+from server.storage.snapshot import SnapshotError, snapshot_chunks
 from server.zab.codec import WireMessage
 from server.zab.messages import Proposal, Role, Sync, SyncMode
 from server.zab.peer import PersistentState, ZabConfig, ZabPeer, ZabReady
@@ -67,9 +67,6 @@ class EnsembleMember(StandaloneServer):
         assert self.disk is not None and self.recovered is not None
         disk = self.disk
         accepted, current = await self._offload(disk.load_epochs)
-        history = await self._offload(
-            lambda: list(disk.read_from(self.recovered.snapshot_zxid))  # type: ignore[union-attr]
-        )
         now = self.clock.now_ms()
         self.core = ServerCore(
             CoreConfig(
@@ -85,19 +82,7 @@ class EnsembleMember(StandaloneServer):
             tree=tree,
             write_results=self._replayed_write_results(),
         )
-        self.zab = ZabPeer(
-            ZabConfig(
-                config.server_id,
-                self.spec.voters,
-                self.spec.observers,
-                init_limit=self.spec.init_limit,
-                sync_limit=self.spec.sync_limit,
-            ),
-            PersistentState(accepted, current),
-            history,
-            last_zxid=tree.last_zxid,
-            history_base=self.recovered.snapshot_zxid,
-        )
+        self.zab = await self._zab_from_disk(accepted, current, tree.last_zxid)
         self.peers = self._peer_network_factory(config.server_id, self.spec, self._deliver)
         try:
             async with trio.open_nursery() as nursery:
@@ -109,6 +94,40 @@ class EnsembleMember(StandaloneServer):
                 task_status.started()
         finally:
             disk.close()
+
+    async def _zab_from_disk(self, accepted: int, current: int, last_zxid: int) -> ZabPeer:
+        """A ZabPeer for what the disk holds: its epochs, and the log after its snapshot."""
+        assert self.disk is not None and self.recovered is not None
+        disk, base = self.disk, self.recovered.snapshot_zxid
+        history = await self._offload(lambda: list(disk.read_from(base)))
+        return ZabPeer(
+            ZabConfig(
+                self.config.server_id,
+                self.spec.voters,
+                self.spec.observers,
+                init_limit=self.spec.init_limit,
+                sync_limit=self.spec.sync_limit,
+            ),
+            PersistentState(accepted, current),
+            history,
+            last_zxid=last_zxid,
+            history_base=base,
+        )
+
+    async def _refuse_snapshot(self, error: SnapshotError) -> None:
+        """The leader's snapshot did not load (nothing of it was written): forget what our
+        ZabPeer took from that sync, recover from our own disk as a restart would, and
+        look for a leader again."""
+        assert self.disk is not None and self.core is not None
+        log.error("refusing the leader's snapshot (%s): recovering from disk, rejoining", error)
+        self.stats.snapshots_refused += 1
+        disk = self.disk
+        self.recovered = await self._offload(
+            functools.partial(disk.recover, truncate_corrupt=False)
+        )
+        self.core.reset_tree(self.recovered.tree)
+        accepted, current = await self._offload(disk.load_epochs)
+        self.zab = await self._zab_from_disk(accepted, current, self.recovered.tree.last_zxid)
 
     # -- inputs from other members -----------------------------------------------------
 
@@ -142,10 +161,11 @@ class EnsembleMember(StandaloneServer):
 
     async def _drive(self) -> None:
         assert self.zab is not None and self.core is not None and self.peers is not None
-        zab, core, peers = self.zab, self.core, self.peers
+        core, peers = self.core, self.peers
         while True:
             await self._wake.wait()
             self._wake = trio.Event()
+            zab = self.zab
             while core.has_ready() or zab.has_ready():
                 self._line_up_roles()
                 ready = core.ready()
@@ -159,7 +179,13 @@ class EnsembleMember(StandaloneServer):
                     peers.send(member, message)
                 while zab.has_ready():
                     zready = zab.ready()
-                    await self._carry_out(zready)
+                    try:
+                        await self._carry_out(zready)
+                    except SnapshotError as exc:  # the rest of this Ready is void
+                        await self._refuse_snapshot(exc)
+                        zab = self.zab
+                        zab.start_election()
+                        continue
                     zab.advance(zready)
                     self._line_up_roles()
                     self.stats.batches += 1

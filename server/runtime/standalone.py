@@ -88,6 +88,8 @@ class ServerStats:
     txns: int = 0
     bad_frames: int = 0
     snapshots: int = 0
+    snapshots_refused: int = 0
+    """Leaders' snapshots (SNAP syncs) that did not load; the member recovered and rejoined."""
     cut_off: int = 0
     """Connections closed because they did not read their replies (their sessions live on)."""
     outbound_peak_bytes: int = 0
