@@ -22,7 +22,6 @@ overlay; only if all ops pass does the scratch join the pending overlay.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 
 from coord import paths
 from coord.acl import OPEN_ACL_UNSAFE, Perm, acl_from_wire
@@ -49,8 +48,9 @@ from coord.messages import (
     SetACLRequest,
     SetDataRequest,
 )
-from server.acls import AclList, AuthIds, check, fixup_acl
-from server.tree import DataTree, Znode
+from server.acls import AuthIds, check, fixup_acl
+from server.nodeview import NodeView, copy_view
+from server.tree import DataTree
 from server.txn import (
     CheckTxn,
     CloseSessionTxn,
@@ -73,43 +73,8 @@ stat, so the reply fits both our client's frame limit and a ZooKeeper client's
 jute.maxbuffer (1 MiB - 1). A create over it fails with ChildListTooLargeError.
 """
 
+
 SubTxn = CreateTxn | DeleteTxn | SetDataTxn | SetACLTxn | CheckTxn
-
-
-@dataclass(slots=True)
-class NodeView:
-    """The fields of a znode that preparation needs, as of the pending state."""
-
-    version: int
-    cversion: int
-    num_children: int
-    ephemeral_owner: int
-    mode: CreateMode
-    mtime: int
-    ttl_ms: int
-    acl: AclList = OPEN_ACL_UNSAFE
-    aversion: int = 0
-    zxid: int = 0
-    """The zxid of the last pending txn that touched this record (0: copied from the tree)."""
-    exists: bool = True
-    """False for a pending delete (a tombstone)."""
-    child_bytes: int = -1
-    """What the child list costs (see MAX_CHILD_LIST_BYTES); -1: not yet counted, so the
-    view's children are the tree's (every pending child change counts them)."""
-
-    @classmethod
-    def of(cls, node: Znode) -> NodeView:
-        return cls(
-            node.version,
-            node.cversion,
-            node.num_children,
-            node.ephemeral_owner,
-            node.mode,
-            node.mtime,
-            node.ttl_ms,
-            node.acl,
-            node.aversion,
-        )
 
 
 class MultiFailed(Exception):
@@ -347,7 +312,7 @@ class Preparer:
                 expected=MAX_CHILD_LIST_BYTES,
                 actual=child_bytes,
             )
-        parent = _copy(parent)
+        parent = copy_view(parent)
         parent.cversion += 1
         parent.num_children += 1
         parent.child_bytes = child_bytes
@@ -384,7 +349,7 @@ class Preparer:
         if node.acl is not OPEN_ACL_UNSAFE:
             check(node.acl, Perm.WRITE, ids, node=path, action="to set the data of", target=path)
         _check_version(path, request.version, node.version)
-        node = _copy(node)
+        node = copy_view(node)
         node.version += 1
         node.mtime = now_ms
         overlay[path] = node
@@ -439,7 +404,7 @@ class Preparer:
                 expected=request.version,
                 actual=node.aversion,
             )
-        node = _copy(node)
+        node = copy_view(node)
         node.acl = acl
         node.aversion += 1
         overlay[path] = node
@@ -451,7 +416,7 @@ class Preparer:
         parent = self.view(parent_path, overlay)
         assert parent is not None, f"{path!r} exists, so its parent {parent_path!r} does"
         child_bytes = self._child_bytes(parent_path, parent) - _name_cost(path)
-        parent = _copy(parent)
+        parent = copy_view(parent)
         parent.cversion += 1
         parent.num_children = max(0, parent.num_children - 1)
         parent.child_bytes = max(0, child_bytes)
@@ -475,22 +440,6 @@ class Preparer:
 def _name_cost(path: str) -> int:
     """What one child name adds to its parent's child list."""
     return len(paths.basename(path).encode()) + 4
-
-
-def _copy(view: NodeView) -> NodeView:
-    return NodeView(
-        view.version,
-        view.cversion,
-        view.num_children,
-        view.ephemeral_owner,
-        view.mode,
-        view.mtime,
-        view.ttl_ms,
-        view.acl,
-        view.aversion,
-        view.zxid,
-        child_bytes=view.child_bytes,
-    )
 
 
 def _check_version(path: str, expected: int, actual: int) -> None:
