@@ -6,6 +6,7 @@ Alice authenticates with digest alice:secret; the stranger has no credential.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import trio
@@ -23,6 +24,8 @@ from client import (
     make_acl,
     make_digest_acl,
 )
+from server.config import ServerConfig
+from server.runtime import StandaloneServer
 from tests.conftest import RunningServer, start_server
 
 ALICE = [("digest", "alice:secret")]
@@ -169,3 +172,49 @@ def test_acl_arguments_are_checked_before_anything_is_sent() -> None:
     with pytest.raises(TypeError):
         Client("127.0.0.1:1", auth=[("digest", 5)])  # type: ignore[list-item]
     assert zk.default_acl is None and zk.auth_data == []
+
+
+async def _start(nursery: trio.Nursery, data_dir: Path) -> tuple[str, trio.CancelScope, trio.Event]:
+    """A standalone server on `data_dir` in its own cancel scope: (hosts, scope, stopped)."""
+    config = ServerConfig(
+        host="127.0.0.1", port=0, tick_ms=100, data_dir=data_dir, snapshot_every=3
+    )
+    server = StandaloneServer(config)
+    scope, stopped = trio.CancelScope(), trio.Event()
+
+    async def serve(task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        try:
+            with scope:
+                await server.serve(task_status=task_status)
+        finally:
+            stopped.set()
+
+    port = await nursery.start(serve)
+    return f"127.0.0.1:{port}", scope, stopped
+
+
+async def test_acls_survive_a_restart_from_snapshot_and_log(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """On the real disk: one ACL is in a snapshot, the other changed only in the log."""
+    hosts, scope, stopped = await _start(nursery, tmp_path / "data")
+    async with Client(hosts, auth=ALICE) as zk:
+        await zk.create("/snap", b"s", acl=ALICE_ONLY)
+        for i in range(4):  # past snapshot_every: /snap and its ACL are in a snapshot
+            await zk.create(f"/filler-{i}")
+        await zk.create("/logged", b"l", acl=OPEN_ACL_UNSAFE)
+        await zk.set_acls("/logged", ALICE_ONLY)  # in the log after the snapshot
+        stat = await zk.exists("/logged")
+        assert stat is not None
+    scope.cancel()
+    await stopped.wait()  # it let go of the data directory
+    snapshots = sorted((tmp_path / "data").glob("snapshot.*"))
+    assert snapshots and int(snapshots[-1].name.split(".")[1], 16) < stat.mzxid
+    hosts, scope, _ = await _start(nursery, tmp_path / "data")
+    async with Client(hosts) as stranger, Client(hosts, auth=ALICE) as zk:
+        for path in ("/snap", "/logged"):
+            with pytest.raises(NoAuthError):
+                await stranger.get(path)
+            assert (await zk.get_acls(path))[0] == ALICE_ONLY
+        assert (await zk.get_acls("/logged"))[1].aversion == 1
+    scope.cancel()
