@@ -174,10 +174,12 @@ def test_acl_arguments_are_checked_before_anything_is_sent() -> None:
     assert zk.default_acl is None and zk.auth_data == []
 
 
-async def _start(nursery: trio.Nursery, data_dir: Path) -> tuple[str, trio.CancelScope, trio.Event]:
+async def _start(
+    nursery: trio.Nursery, data_dir: Path, snapshot_every: int
+) -> tuple[str, trio.CancelScope, trio.Event]:
     """A standalone server on `data_dir` in its own cancel scope: (hosts, scope, stopped)."""
     config = ServerConfig(
-        host="127.0.0.1", port=0, tick_ms=100, data_dir=data_dir, snapshot_every=3
+        host="127.0.0.1", port=0, tick_ms=100, data_dir=data_dir, snapshot_every=snapshot_every
     )
     server = StandaloneServer(config)
     scope, stopped = trio.CancelScope(), trio.Event()
@@ -193,28 +195,38 @@ async def _start(nursery: trio.Nursery, data_dir: Path) -> tuple[str, trio.Cance
     return f"127.0.0.1:{port}", scope, stopped
 
 
-async def test_acls_survive_a_restart_from_snapshot_and_log(
-    nursery: trio.Nursery, tmp_path: Path
-) -> None:
-    """On the real disk: one ACL is in a snapshot, the other changed only in the log."""
-    hosts, scope, stopped = await _start(nursery, tmp_path / "data")
-    async with Client(hosts, auth=ALICE) as zk:
-        await zk.create("/snap", b"s", acl=ALICE_ONLY)
-        for i in range(4):  # past snapshot_every: /snap and its ACL are in a snapshot
-            await zk.create(f"/filler-{i}")
-        await zk.create("/logged", b"l", acl=OPEN_ACL_UNSAFE)
-        await zk.set_acls("/logged", ALICE_ONLY)  # in the log after the snapshot
-        stat = await zk.exists("/logged")
-        assert stat is not None
-    scope.cancel()
-    await stopped.wait()  # it let go of the data directory
-    snapshots = sorted((tmp_path / "data").glob("snapshot.*"))
-    assert snapshots and int(snapshots[-1].name.split(".")[1], 16) < stat.mzxid
-    hosts, scope, _ = await _start(nursery, tmp_path / "data")
+async def _check_acls(hosts: str) -> None:
     async with Client(hosts) as stranger, Client(hosts, auth=ALICE) as zk:
-        for path in ("/snap", "/logged"):
+        for path in ("/created", "/changed"):
             with pytest.raises(NoAuthError):
                 await stranger.get(path)
             assert (await zk.get_acls(path))[0] == ALICE_ONLY
-        assert (await zk.get_acls("/logged"))[1].aversion == 1
+        assert (await zk.get_acls("/changed"))[1].aversion == 1
+
+
+async def test_acls_survive_restarts_from_the_log_and_from_a_snapshot(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """On the real disk: first the ACLs come back from the log alone, then from a snapshot."""
+    data = tmp_path / "data"
+    hosts, scope, stopped = await _start(nursery, data, snapshot_every=100_000)
+    async with Client(hosts, auth=ALICE) as zk:
+        await zk.create("/created", b"c", acl=ALICE_ONLY)
+        await zk.create("/changed", b"l", acl=OPEN_ACL_UNSAFE)
+        await zk.set_acls("/changed", ALICE_ONLY)
+        last_acl_zxid = zk.last_zxid
+    scope.cancel()
+    await stopped.wait()  # it let go of the data directory
+    assert not list(data.glob("snapshot.*"))
+    hosts, scope, stopped = await _start(nursery, data, snapshot_every=3)
+    await _check_acls(hosts)
+    async with Client(hosts) as zk:
+        for i in range(4):  # past snapshot_every: a snapshot with both ACLs in it
+            await zk.create(f"/filler-{i}")
+    scope.cancel()
+    await stopped.wait()
+    snapshots = sorted(data.glob("snapshot.*"))
+    assert snapshots and int(snapshots[-1].name.split(".")[1], 16) > last_acl_zxid
+    hosts, scope, _ = await _start(nursery, data, snapshot_every=100_000)
+    await _check_acls(hosts)
     scope.cancel()
