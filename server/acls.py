@@ -245,6 +245,8 @@ def _ip_matches(network: str, address: str) -> bool:
 
 __all__ = [
     "AUTH_SCHEMES",
+    "MAX_ACL_ENTRIES",
+    "READ_OR_ADMIN",
     "SUPER_ID",
     "AclInterner",
     "AclList",
