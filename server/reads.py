@@ -223,6 +223,8 @@ def set_watches(
     """Re-register watches after a reconnect; fire at once what changed since then."""
     since = request.relative_zxid
     fired: list[WatchedEvent] = []
+    data: list[str] = []
+    child: list[str] = []
     for path in map(paths.validate, request.data):
         node = tree.get(path)
         if node is None:
@@ -230,13 +232,13 @@ def set_watches(
         elif node.mzxid > since:
             fired.append(WatchedEvent(EventType.CHANGED, path, node.mzxid))
         else:
-            watches.add_data_watch(path, watcher)
+            data.append(path)
     for path in map(paths.validate, request.exist):
         node = tree.get(path)
         if node is not None:
             fired.append(WatchedEvent(EventType.CREATED, path, node.czxid))
         else:
-            watches.add_data_watch(path, watcher)
+            data.append(path)
     for path in map(paths.validate, request.child):
         node = tree.get(path)
         if node is None:
@@ -244,9 +246,12 @@ def set_watches(
         elif node.pzxid > since:
             fired.append(WatchedEvent(EventType.CHILD, path, node.pzxid))
         else:
-            watches.add_child_watch(path, watcher)
-    for path in map(paths.validate, request.persistent):
-        watches.add_persistent(path, watcher, recursive=False)
-    for path in map(paths.validate, request.persistent_recursive):
-        watches.add_persistent(path, watcher, recursive=True)
+            child.append(path)
+    watches.add_many(
+        watcher,
+        data=data,
+        child=child,
+        persistent=map(paths.validate, request.persistent),
+        recursive=map(paths.validate, request.persistent_recursive),
+    )
     return fired

@@ -19,7 +19,7 @@ once per event, in a deterministic order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from typing import TypeVar
 
 from coord import paths
@@ -113,6 +113,40 @@ class WatchManager:
 
     def add_persistent(self, path: str, watcher: Hashable, *, recursive: bool) -> None:
         self._add(self.recursive if recursive else self.persistent, path, watcher)
+
+    def add_many(
+        self,
+        watcher: Hashable,
+        *,
+        data: Iterable[str] = (),
+        child: Iterable[str] = (),
+        persistent: Iterable[str] = (),
+        recursive: Iterable[str] = (),
+    ) -> None:
+        """Set several watches at once, all or none: over the cap nothing is set
+        (a reconnect's SET_WATCHES must not leave half of its watches behind)."""
+        plan = [
+            (table, path)
+            for table, paths_ in (
+                (self.data, data),
+                (self.child, child),
+                (self.persistent, persistent),
+                (self.recursive, recursive),
+            )
+            for path in dict.fromkeys(paths_)
+        ]
+        if self.limit:
+            new = sum(1 for table, path in plan if not table.has(path, watcher))
+            held = self.count_of(watcher)
+            if new and held + new > self.limit:
+                raise TooManyWatchesError(
+                    f"cannot set {new} more watches: this session holds {held} of the"
+                    f" {self.limit} the server allows (max_watches_per_session)",
+                    expected=self.limit,
+                    actual=held + new,
+                )
+        for table, path in plan:
+            table.add(path, watcher)
 
     def count_of(self, watcher: Hashable) -> int:
         """How many watches `watcher` holds, of every kind."""

@@ -51,3 +51,20 @@ def test_no_cap_by_default() -> None:
     for i in range(200):
         ok(d.exists(1, f"/p/{i}", watch=True))
     assert d.core.watches.count_of(1) == 200
+
+
+def test_set_watches_over_the_cap_sets_none_of_them() -> None:
+    d = _driver(3)
+    ok(d.get(1, "/a", watch=True))
+    body = {
+        "relative_zxid": d.core.tree.last_zxid,
+        "data": ["/a", "/b"],
+        "exist": ["/missing"],
+        "child": ["/c"],
+    }
+    error = error_of(d.call(1, OpCode.SET_WATCHES, body))  # /a is held: 3 new, 4 in all
+    assert isinstance(error, TooManyWatchesError) and error.actual == 4
+    assert d.core.watches.count_of(1) == 1  # nothing of it was set
+    body["child"] = []
+    ok(d.call(1, OpCode.SET_WATCHES, body))  # 2 new: fits
+    assert d.core.watches.count_of(1) == 3
