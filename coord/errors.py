@@ -229,6 +229,14 @@ class TooManyWatchesError(KeeperError):
     code = -207
 
 
+class ReplyTooLargeError(BadArgumentsError):
+    """A read whose reply would not fit one frame (a multi-read of many big nodes,
+    the ephemerals of a session that owns very many): the client could not read
+    it, so the server refuses it; ask for less at a time."""
+
+    code = -208
+
+
 def error_for_code(code: int) -> type[KeeperError]:
     """The exception class for a wire error code (KeeperError when unknown)."""
     return KeeperError.by_code.get(code, KeeperError)

@@ -13,7 +13,7 @@ sync, the watch ops and get_ephemerals. A refused read sets no watch.
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, Final
 
 from coord import paths
 from coord.acl import OPEN_ACL_UNSAFE, Perm, acl_to_wire
@@ -23,8 +23,10 @@ from coord.errors import (
     KeeperError,
     NoNodeError,
     NoWatcherError,
+    ReplyTooLargeError,
     UnimplementedError,
 )
+from coord.framing import MAX_FRAME_SIZE
 from coord.messages import (
     MULTI_READ_OPS,
     AddWatchMode,
@@ -156,7 +158,9 @@ def evaluate_read(
     if op == OpCode.GET_EPHEMERALS:
         assert isinstance(request, GetEphemeralsRequest)
         owned = tree.ephemerals.get(session_id, ())
-        return sorted(path for path in owned if path.startswith(request.prefix))
+        found = sorted(path for path in owned if path.startswith(request.prefix))
+        _check_reply_size("the ephemerals list", sum(_name_cost(p) for p in found))
+        return found
     if op == OpCode.GET_ALL_CHILDREN_NUMBER:
         assert isinstance(request, GetAllChildrenNumberRequest)
         node = _existing(tree, request.path)
@@ -208,6 +212,7 @@ def _multi_read(
                 actual=op,
             )
         parsed.append((op, parse_request_body(op, body)))
+    _check_reply_size("the multi-read", sum(_read_cost(tree, body) for _, body in parsed))
     out: list[list[Any]] = []
     for op, body in parsed:
         try:
@@ -215,6 +220,38 @@ def _multi_read(
         except KeeperError as exc:
             out.append([exc.code, exc.to_wire()])
     return out
+
+
+REPLY_BUDGET: Final = MAX_FRAME_SIZE - 4096
+"""The most a read's results may take: what the client accepts in one frame, less
+room for the envelope and the stats."""
+
+_RESULT_OVERHEAD: Final = 128
+"""A generous bound on one result's envelope and stat in msgpack or jute."""
+
+
+def _name_cost(name: str) -> int:
+    return len(name.encode()) + 4
+
+
+def _read_cost(tree: DataTree, body: Any) -> int:
+    """What one get_data or get_children of a multi-read will take in the reply."""
+    node = tree.get(getattr(body, "path", ""))
+    if node is None:
+        return _RESULT_OVERHEAD
+    if isinstance(body, GetDataRequest):
+        return len(node.data or b"") + _RESULT_OVERHEAD
+    return sum(_name_cost(name) for name in node.children or ()) + _RESULT_OVERHEAD
+
+
+def _check_reply_size(what: str, size: int) -> None:
+    if size > REPLY_BUDGET:
+        raise ReplyTooLargeError(
+            f"{what} would take {size} bytes, over the {REPLY_BUDGET} one reply may carry;"
+            " ask for less at a time",
+            expected=f"<= {REPLY_BUDGET}",
+            actual=size,
+        )
 
 
 def set_watches(

@@ -69,6 +69,7 @@ from coord.errors import (
     InvalidTTLError,
     NoNodeError,
     NoWatcherError,
+    ReplyTooLargeError,
     RolledBackError,
     RuntimeInconsistencyError,
     ServerSystemError,
@@ -167,6 +168,7 @@ _NATIVE_ONLY_CODES: Final = {
     InvalidTTLError.code: BadArgumentsError.code,
     ChildListTooLargeError.code: BadArgumentsError.code,
     TooManyWatchesError.code: BadArgumentsError.code,
+    ReplyTooLargeError.code: BadArgumentsError.code,
     RolledBackError.code: RuntimeInconsistencyError.code,
     SessionClosedError.code: SessionExpiredError.code,
 }
