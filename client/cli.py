@@ -216,8 +216,7 @@ async def _get(ctx: Context, args: argparse.Namespace) -> int:
     )
     ctx.io.out(format_data(data))
     if args.stat:
-        for line in format_stat(stat):
-            ctx.io.out(line)
+        ctx.io.out_lines(format_stat(stat))
     await _wait_watch(ctx, stream)
     return EXIT_OK
 
@@ -234,8 +233,7 @@ def _configure_set(p: argparse.ArgumentParser) -> None:
 async def _set(ctx: Context, args: argparse.Namespace) -> int:
     stat = await ctx.zk.set(args.path, data_arg(args.data), version=args.version)
     if args.stat:
-        for line in format_stat(stat):
-            ctx.io.out(line)
+        ctx.io.out_lines(format_stat(stat))
     return EXIT_OK
 
 
@@ -292,8 +290,7 @@ async def _stat(ctx: Context, args: argparse.Namespace) -> int:
     stat = await ctx.zk.exists(args.path)
     if stat is None:
         raise NoNodeError(f"node {args.path!r} does not exist", path=args.path)
-    for line in format_stat(stat):
-        ctx.io.out(line)
+    ctx.io.out_lines(format_stat(stat))
     return EXIT_OK
 
 

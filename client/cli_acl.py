@@ -60,8 +60,7 @@ async def _getacl(ctx: Context, args: argparse.Namespace) -> int:
     for entry in acl:
         ctx.io.out(format_acl_entry(entry))
     if args.stat:
-        for line in format_stat(stat):
-            ctx.io.out(line)
+        ctx.io.out_lines(format_stat(stat))
     return EXIT_OK
 
 
@@ -77,8 +76,7 @@ def _configure_setacl(p: argparse.ArgumentParser) -> None:
 async def _setacl(ctx: Context, args: argparse.Namespace) -> int:
     stat = await ctx.zk.set_acls(args.path, args.acl, version=args.version)
     if args.stat:
-        for line in format_stat(stat):
-            ctx.io.out(line)
+        ctx.io.out_lines(format_stat(stat))
     return EXIT_OK
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
@@ -32,6 +32,11 @@ class Io:
     def out(self, text: str = "") -> None:
         """One line of results on stdout."""
         self.stdout.write(text + "\n")
+
+    def out_lines(self, lines: Iterable[str]) -> None:
+        """Several lines of results (a stat, a listing) on stdout."""
+        for line in lines:
+            self.out(line)
 
     def note(self, text: str) -> None:
         """A diagnostic line on stderr (progress, hints), flushed at once."""

@@ -657,25 +657,31 @@ class Client:
         persistent nodes, with the same ACL (as kazoo does). `include_data`
         returns (path, Stat). `acl` defaults to the client's `default_acl`.
         """
+        chosen = self._acl_or_default(acl)
         body = ops.create_body(
-            path, value, ephemeral=ephemeral, sequential=sequential, container=container, ttl=ttl
+            path,
+            value,
+            ephemeral=ephemeral,
+            sequential=sequential,
+            container=container,
+            ttl=ttl,
+            acl=chosen,
         )
-        self._apply_acl(body, acl)
         try:
             result = await self._request(OpCode.CREATE, body, path=path)
         except NoNodeError:
             if not makepath:
                 raise
-            await self._make_path(parent(path), body.get("acl"))
+            await self._make_path(parent(path), chosen)
             result = await self._request(OpCode.CREATE, body, path=path)
         created, stat = ops.parse_create(result)
         return (created, stat) if include_data else created
 
-    def _apply_acl(self, body: dict[str, Any], acl: Iterable[ACL] | None) -> None:
-        """Put `acl` (else the client's default ACL, if any) in a create body."""
-        chosen = self.default_acl if acl is None else acl
-        if chosen is not None:
-            body["acl"] = ops.acl_body(chosen)
+    def _acl_or_default(self, acl: Iterable[ACL] | None) -> list[ACL] | None:
+        """The ACL a create sends: `acl`, else the client's default (None: the open ACL)."""
+        if acl is None:
+            return self.default_acl
+        return list(acl)
 
     async def ensure_path(self, path: str, acl: Iterable[ACL] | None = None) -> None:
         """Make sure `path` and all its ancestors exist (as persistent nodes).
@@ -685,11 +691,9 @@ class Client:
         validate(path)
         if path == "/" or await self.exists(path) is not None:
             return
-        body: dict[str, Any] = {}
-        self._apply_acl(body, acl)
-        await self._make_path(path, body.get("acl"))
+        await self._make_path(path, self._acl_or_default(acl))
 
-    async def _make_path(self, path: str, acl: list[list[Any]] | None = None) -> None:
+    async def _make_path(self, path: str, acl: list[ACL] | None = None) -> None:
         """Create `path` and its missing ancestors: one round of exists, one of creates."""
         if path == "/":
             return
@@ -702,10 +706,7 @@ class Client:
         if not missing:
             return
         first = chain.index(missing[0])
-        bodies = [ops.create_body(p) for p in chain[first:]]
-        if acl is not None:
-            for body in bodies:
-                body["acl"] = acl
+        bodies = [ops.create_body(p, acl=acl) for p in chain[first:]]
         created = await self._pipeline([(OpCode.CREATE, body) for body in bodies])
         for result in created:
             if isinstance(result, KeeperError) and not isinstance(result, NodeExistsError):

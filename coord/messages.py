@@ -201,7 +201,13 @@ _AclEntry = Annotated[tuple[StrictInt, StrictStr, StrictStr], Strict(False)]
 mode takes only real tuples, so the entry alone is lax; its items stay strict)."""
 
 
-_AuthPair = Annotated[tuple[StrictStr, Annotated[bytes, Strict()]], Strict(False)]
+_AuthPair = Annotated[
+    tuple[
+        Annotated[StrictStr, Field(max_length=64)],
+        Annotated[bytes, Strict(), Field(max_length=4096)],
+    ],
+    Strict(False),
+]
 """One `[scheme, credential]` pair (lax for the same reason as `_MultiOp` below)."""
 
 

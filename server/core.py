@@ -55,6 +55,7 @@ from coord.errors import (
 from coord.messages import (
     NOTICE_XID,
     PROTOCOL_VERSION,
+    WRITE_OPS,
     ConnectRequest,
     CreateMode,
     OpCode,
@@ -85,17 +86,7 @@ from server.watches import WatchManager
 
 log = logging.getLogger(__name__)
 
-_WRITE_OPS = frozenset(
-    {
-        OpCode.CREATE,
-        OpCode.DELETE,
-        OpCode.SET_DATA,
-        OpCode.SET_ACL,
-        OpCode.MULTI,
-        OpCode.CLOSE_SESSION,
-        OpCode.SYNC,
-    }
-)
+_WRITE_OPS = WRITE_OPS | {OpCode.SYNC}
 """Requests that go through the sequencer and the quorum. SYNC is one: it is a no-op
 txn, so a read after it on the same session sees every write committed before it."""
 
@@ -607,7 +598,7 @@ class ServerCore:
                 slot.xid,
                 slot.op,
                 body,
-                tuple((i.scheme, i.id) for i in conn.auth),
+                conn.auth,  # Ids are (scheme, id) tuples already
             )
             self._peer_out.append((self.leader_id, forward))
         else:

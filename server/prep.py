@@ -50,6 +50,7 @@ from coord.messages import (
 )
 from server.acls import AuthIds, check, fixup_acl
 from server.nodeview import NodeView, copy_view
+from server.reads import entry_cost
 from server.tree import DataTree
 from server.txn import (
     CheckTxn,
@@ -439,7 +440,7 @@ class Preparer:
 
 def _name_cost(path: str) -> int:
     """What one child name adds to its parent's child list."""
-    return len(paths.basename(path).encode()) + 4
+    return entry_cost(paths.basename(path))
 
 
 def _check_version(path: str, expected: int, actual: int) -> None:

@@ -159,7 +159,7 @@ def evaluate_read(
         assert isinstance(request, GetEphemeralsRequest)
         owned = tree.ephemerals.get(session_id, ())
         found = sorted(path for path in owned if path.startswith(request.prefix))
-        _check_reply_size("the ephemerals list", sum(_name_cost(p) for p in found))
+        _check_reply_size("the ephemerals list", sum(entry_cost(p) for p in found))
         return found
     if op == OpCode.GET_ALL_CHILDREN_NUMBER:
         assert isinstance(request, GetAllChildrenNumberRequest)
@@ -230,7 +230,9 @@ _RESULT_OVERHEAD: Final = 128
 """A generous bound on one result's envelope and stat in msgpack or jute."""
 
 
-def _name_cost(name: str) -> int:
+def entry_cost(name: str) -> int:
+    """What one string of a list result (a child name, a path) adds to a reply:
+    its UTF-8 bytes and a 4-byte length (jute; msgpack takes no more for these)."""
     return len(name.encode()) + 4
 
 
@@ -241,7 +243,7 @@ def _read_cost(tree: DataTree, body: Any) -> int:
         return _RESULT_OVERHEAD
     if isinstance(body, GetDataRequest):
         return len(node.data or b"") + _RESULT_OVERHEAD
-    return sum(_name_cost(name) for name in node.children or ()) + _RESULT_OVERHEAD
+    return sum(entry_cost(name) for name in node.children or ()) + _RESULT_OVERHEAD
 
 
 def _check_reply_size(what: str, size: int) -> None:

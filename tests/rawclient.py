@@ -84,5 +84,11 @@ class RawClient:
     async def call(self, op: int, body: dict[str, Any] | None = None) -> list[Any]:
         return await self.reply(await self.submit(op, body))
 
+    async def result(self, op: int, body: dict[str, Any] | None = None) -> Any:
+        """The result of a request that must succeed (the reply's error code is 0)."""
+        _xid, _zxid, err, result = await self.call(op, body)
+        assert err == 0, f"op {op} failed with {err}: {result!r}"
+        return result
+
     async def aclose(self) -> None:
         await self.stream.aclose()

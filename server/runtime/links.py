@@ -26,6 +26,9 @@ import trio
 
 from coord.framing import encode_frames
 
+READ_SIZE = 256 * 1024
+"""Most bytes one read from a client's socket takes."""
+
 COALESCE_BYTES = 1024 * 1024
 """The writer joins queued chunks into one socket write up to this size (more: one write each),
 so that coalescing never doubles a large queue in memory."""
@@ -119,6 +122,14 @@ class ClientLink:
             if self.codec.finished:
                 break
         return b"".join(parts)
+
+    async def receive(self) -> bytes | bytearray:
+        """The client's next bytes; b"" once it closed, broke, or was cut off."""
+        try:
+            data = await self.stream.receive_some(READ_SIZE)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return b""
+        return b"" if self.cut_off else data
 
     def offer(self, data: bytes | None) -> str | None:
         """Queue `data` (None: close once the rest is sent); the reason if it was cut off."""

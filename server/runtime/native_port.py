@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-READ_SIZE = 256 * 1024
-
 
 async def read_native(server: StandaloneServer, link: ClientLink) -> None:
     """Read one native connection: its handshake, then requests, into the core."""
@@ -34,13 +32,7 @@ async def read_native(server: StandaloneServer, link: ClientLink) -> None:
     core = server.core
     decoder = FrameDecoder()
     handshake_done = False
-    while True:
-        try:
-            data = await link.stream.receive_some(READ_SIZE)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return
-        if not data or link.cut_off:
-            return
+    while data := await link.receive():
         decoder.receive_data(data)
         while True:
             try:

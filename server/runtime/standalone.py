@@ -48,8 +48,6 @@ from server.txn import Txn
 
 log = logging.getLogger(__name__)
 
-READ_SIZE = 256 * 1024
-
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 

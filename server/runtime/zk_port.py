@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-READ_SIZE = 256 * 1024
 ZK_COMPATIBLE_VERSION = "3.8.0"
 """The ZooKeeper release whose client protocol this port speaks (four-letter words say so)."""
 COORD_VERSION = "0.1.0"
@@ -85,13 +84,7 @@ class ZkPort:
         core, clock = server.core, server.clock
         self.connections[link.conn_id] = _ZkConnection(address, translator)
         try:
-            while True:
-                try:
-                    data = await link.stream.receive_some(READ_SIZE)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    return
-                if not data or link.cut_off:
-                    return
+            while data := await link.receive():
                 translator.receive_data(data)
                 while True:
                     try:

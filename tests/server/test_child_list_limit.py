@@ -42,7 +42,7 @@ def test_the_create_past_the_bound_is_refused_and_the_list_fits_a_frame() -> Non
     # The largest allowed list goes through the real framing (the Driver decodes it).
     for include_stat in (False, True):
         reply = d.call(1, OpCode.GET_CHILDREN, {"path": "/p", "include_stat": include_stat})
-        assert reply[2] == 0
+        ok(reply)
         assert len(encode_frame(reply)) <= MAX_FRAME_SIZE
     # A delete makes room again; a short name may fit where a long one does not.
     ok(d.call(1, OpCode.DELETE, {"path": f"/p/{_name(0)}"}))

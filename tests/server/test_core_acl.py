@@ -24,10 +24,18 @@ from coord.errors import (
     AuthFailedError,
     BadVersionError,
     InvalidACLError,
+    MarshallingError,
     NoAuthError,
     RolledBackError,
 )
-from coord.messages import AddWatchMode, EventType, OpCode, stat_from_wire
+from coord.messages import (
+    PROTOCOL_VERSION,
+    AddWatchMode,
+    EventType,
+    OpCode,
+    parse_connect,
+    stat_from_wire,
+)
 from server.acls import AclList
 from server.identity import ConnectionIdentity
 from server.storage.codec import decode_txn, encode_txn
@@ -74,7 +82,7 @@ def test_a_digest_acl_keeps_everyone_else_out_of_every_op() -> None:
     assert ok(d.get(1, "/app"))[0] == b"v"
     ok(d.call(1, OpCode.SET_DATA, set_body))
     ok(d.call(1, OpCode.DELETE, delete_body))
-    assert ok(d.call(1, OpCode.SET_ACL, acl_body))[6] == 1  # aversion
+    assert stat_from_wire(ok(d.call(1, OpCode.SET_ACL, acl_body))).aversion == 1
 
 
 def test_a_wrong_password_is_a_different_id_and_gets_no_access() -> None:
@@ -317,3 +325,12 @@ def test_acl_txns_round_trip_through_the_log_codec() -> None:
     assert bodies[-2:] == ["CreateTxn", "SetACLTxn"]
     created: AclList = d.txns[-2].body.acl  # type: ignore[union-attr]
     assert acl_to_wire(created) == ALICE_ALL
+
+
+def test_connect_time_credentials_are_bounded_at_the_boundary() -> None:
+    base = {"protocol_version": PROTOCOL_VERSION, "timeout_ms": 1000}
+    fits = parse_connect({**base, "auth": [["digest", b"u:" + b"p" * 4000]]})
+    assert fits.auth == [("digest", b"u:" + b"p" * 4000)]
+    for pair in (["digest", b"u:" + b"p" * 5000], ["s" * 65, b"u:p"]):
+        with pytest.raises(MarshallingError):
+            parse_connect({**base, "auth": [pair]})
