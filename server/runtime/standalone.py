@@ -26,9 +26,8 @@ import gc
 import logging
 import ssl
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 import trio
@@ -40,6 +39,7 @@ from server.ratelimit import LogLimiter
 from server.runtime.disk import DataDir, Recovered, Storage
 from server.runtime.links import NATIVE_CODEC, ClientLink, FrameCodec, OverBudget, write_loop
 from server.runtime.native_port import read_native
+from server.runtime.stats import ServerStats
 from server.runtime.tls import handshake_subject, is_loopback, server_context
 from server.runtime.zk_port import ZkPort
 from server.storage.snapshot import FuzzySnapshot
@@ -73,29 +73,6 @@ class Clock:
 
 ReadLoop = Callable[[ClientLink], Awaitable[None]]
 """Reads one connection's requests into the core (the native `_read_loop` by default)."""
-
-
-@dataclass
-class ServerStats:
-    """Counters for people and benchmarks."""
-
-    connections_accepted: int = 0
-    connections_refused: int = 0
-    requests: int = 0
-    batches: int = 0
-    txns: int = 0
-    bad_frames: int = 0
-    snapshots: int = 0
-    snapshots_refused: int = 0
-    """Leaders' snapshots (SNAP syncs) that did not load; the member recovered and rejoined."""
-    cut_off: int = 0
-    """Connections closed because they did not read their replies (their sessions live on)."""
-    outbound_peak_bytes: int = 0
-    """The most reply bytes ever queued unsent for one connection (<= max_outbound_bytes)."""
-    handshake_timeouts: int = 0
-    """Connections closed for sending no complete handshake within handshake_timeout_ms."""
-    warnings_suppressed: int = 0
-    by_address: Counter[str] = field(default_factory=Counter)
 
 
 class StandaloneServer:
