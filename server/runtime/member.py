@@ -140,7 +140,14 @@ class EnsembleMember(StandaloneServer):
         elif isinstance(message, SessionTouches):
             self.core.touch_sessions(message, self.clock.now_ms())
         else:
+            refused = self.zab.epoch_leaps_refused
             self.zab.receive(sender, message)
+            if self.zab.epoch_leaps_refused != refused:
+                log.warning(
+                    "ignored %s from member %d: its epoch leaps too far past ours",
+                    type(message).__name__,
+                    sender,
+                )
         self._kick()
 
     async def _tick(self) -> None:

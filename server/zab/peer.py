@@ -95,6 +95,18 @@ def make_zxid(epoch: int, counter: int) -> int:
 MAX_EPOCH = (1 << 32) - 1
 """The last epoch a zxid (epoch << 32 | counter, 64 bits) can name."""
 
+MAX_EPOCH_LEAP = 1 << 16
+"""How far an announced epoch may run past what this member knows before it is refused.
+
+An honest learner's accepted epoch runs ahead of the epochs in the votes only
+by the discovery rounds that failed since, one epoch each; 65,536 of them in a
+row do not happen. Without this bound, one FollowerInfo or LeaderInfo naming an
+epoch at the top of the 32-bit range would use up the epoch space, and no
+leader could be elected again. (It comes from a member that holds the
+ensemble's secret: ZAB trusts its members, and this only keeps one message
+from wedging the ensemble for good.)
+"""
+
 SNAP_PLEASE = -1
 """An AckEpoch's last_zxid from a follower that can take nothing but a SNAP."""
 
@@ -218,6 +230,10 @@ class ZabPeer:
         self.vote = Vote(0, 0, config.my_id)
         self._votes: dict[int, Vote] = {}
         self._settled: dict[int, tuple[Vote, Role, int]] = {}
+        self._leader_epoch_seen = 0
+        """The epoch the votes gave the leader we follow: its LeaderInfo may not leap past it."""
+        self.epoch_leaps_refused = 0
+        """FollowerInfos and LeaderInfos ignored for an epoch past MAX_EPOCH_LEAP (see there)."""
         self._decide_at_tick = False
         self._ticks_since_broadcast = 0
         # leading
@@ -395,7 +411,7 @@ class ZabPeer:
         if self._decide_at_tick:
             self._decide_at_tick = False
             if self._vote_has_quorum():
-                self._decide(self.vote.leader)
+                self._decide(self.vote.leader, self.vote.epoch)
                 return
         self._ticks_since_broadcast += 1
         if self._ticks_since_broadcast >= self.config.election_ticks:
@@ -454,12 +470,14 @@ class ZabPeer:
             and leader_says[2] == note.sender_epoch
             and self.quorum.is_quorum(backers)
         ):
-            self._decide(leader)
+            self._decide(leader, note.sender_epoch)
 
     def _own_vote(self) -> Vote:
         return Vote(self.state.current_epoch, self.last_zxid, self.config.my_id)
 
-    def _decide(self, leader: int) -> None:
+    def _decide(self, leader: int, leader_epoch: int) -> None:
+        """Lead, or follow `leader`, whose epoch the votes said was `leader_epoch`."""
+        self._leader_epoch_seen = leader_epoch
         if leader == self.config.my_id and self.is_voter:
             self._become(Role.LEADING, leader=leader, epoch=0)
             self._infos = {
@@ -522,6 +540,9 @@ class ZabPeer:
         # Pings from learners only refresh silent_ticks.
 
     def _on_follower_info(self, sender: int, info: FollowerInfo) -> None:
+        if info.accepted_epoch > self.state.accepted_epoch + MAX_EPOCH_LEAP:
+            self.epoch_leaps_refused += 1  # it stays out; its unsynced limit ends its wait
+            return
         if self.epoch and info.accepted_epoch > self.epoch:
             # It promised a later epoch (it tried to lead, or followed one who did) and
             # can never take ours: it would stay out for good. Start over, and pick an
@@ -699,6 +720,11 @@ class ZabPeer:
     def _learner_receive(self, message: PeerMessage) -> None:
         if isinstance(message, LeaderInfo):
             if message.epoch < self.state.accepted_epoch:
+                self.start_election()
+                return
+            known = max(self.state.accepted_epoch, self._leader_epoch_seen)
+            if message.epoch > known + MAX_EPOCH_LEAP:
+                self.epoch_leaps_refused += 1  # never saved: look for a leader again
                 self.start_election()
                 return
             # A new discovery round: until its Sync we are not synced (a LeaderInfo

@@ -32,6 +32,8 @@ from server.zab.messages import (
     Vote,
 )
 from server.zab.peer import (
+    MAX_EPOCH,
+    MAX_EPOCH_LEAP,
     SNAP_PLEASE,
     PersistentState,
     ZabConfig,
@@ -304,6 +306,19 @@ def test_the_leader_picks_an_epoch_above_every_accepted_epoch_once_a_quorum_repo
     assert take(leader).messages == [(4, LeaderInfo(6))]
 
 
+def test_the_leader_leaves_out_a_learner_whose_epoch_leaps_far_past_its_own() -> None:
+    leader = leader_of((1, 2, 3), epochs=(3, 3))
+    leader.receive(2, FollowerInfo(accepted_epoch=MAX_EPOCH, last_zxid=0))
+    assert leader.epoch == 0 and not leader.has_ready()  # not counted toward the quorum
+    leader.receive(3, FollowerInfo(accepted_epoch=4, last_zxid=0))
+    assert leader.epoch == 5
+    assert sent(take(leader), LeaderInfo) == [(3, LeaderInfo(5))]
+    # Once the epoch is chosen it does not make the leader start over either.
+    leader.receive(2, FollowerInfo(accepted_epoch=5 + MAX_EPOCH_LEAP + 1, last_zxid=0))
+    assert leader.role is Role.LEADING and not leader.has_ready()
+    assert leader.epoch_leaps_refused == 2
+
+
 def test_a_follower_saves_the_new_epoch_before_it_acks_it() -> None:
     follower = make_peer(2, epochs=(3, 2), log=txns(2, 1, 4))
     follower.ready()
@@ -336,6 +351,40 @@ def test_a_follower_refuses_an_epoch_older_than_it_accepted() -> None:
     follower = following(epochs=(5, 5))
     follower.receive(1, LeaderInfo(4))
     assert follower.role is Role.LOOKING
+
+
+def test_a_follower_never_saves_an_epoch_leaping_far_past_every_epoch_it_knows() -> None:
+    """One LeaderInfo at the top of the epoch space would leave no epoch to elect with."""
+    follower = following(epochs=(5, 5))
+    follower.receive(1, LeaderInfo(MAX_EPOCH))
+    ready = take(follower)
+    assert follower.role is Role.LOOKING
+    assert ready.epochs is None and follower.state.accepted_epoch == 5
+    assert follower.epoch_leaps_refused == 1
+
+
+def test_a_follower_takes_the_largest_leap_it_allows() -> None:
+    follower = following(epochs=(5, 5))
+    follower.receive(1, LeaderInfo(5 + MAX_EPOCH_LEAP))
+    ready = take(follower)
+    assert ready.epochs == PersistentState(accepted_epoch=5 + MAX_EPOCH_LEAP, current_epoch=5)
+    assert follower.role is Role.FOLLOWING and follower.epoch_leaps_refused == 0
+
+
+def test_a_member_with_an_empty_disk_joins_a_leader_epochs_ahead() -> None:
+    """The leap is measured from the leader's epoch in the votes, not from our own."""
+    far = 10 * MAX_EPOCH_LEAP
+    follower = make_peer(2)
+    follower.ready()
+    vote = Vote(far, z(far, 40), 1)
+    follower.receive(1, Notification(vote, 1, Role.LEADING, sender_epoch=far))
+    follower.receive(3, Notification(vote, 1, Role.FOLLOWING, sender_epoch=far))
+    assert follower.leader_id == 1
+    take(follower)
+    follower.receive(1, LeaderInfo(far))
+    ready = take(follower)
+    assert ready.epochs == PersistentState(accepted_epoch=far, current_epoch=0)
+    assert ready.messages == [(1, AckEpoch(far, current_epoch=0, last_zxid=0))]
 
 
 def synced_follower(**kw: Any) -> ZabPeer:
@@ -922,7 +971,7 @@ def test_a_snapshot_the_runtime_took_is_never_truncated_into() -> None:
     peer = ZabPeer(ZabConfig(2, frozenset({1, 2, 3})), PersistentState(1, 1), history)
     peer.snapshot_taken(history[-1].zxid)
     peer.start_election()
-    peer._decide(1)  # follow member 1 (as an election would)
+    peer._decide(1, 1)  # follow member 1, of epoch 1 (as an election would)
     peer.ready()
     peer.receive(1, LeaderInfo(2))
     peer.ready()
