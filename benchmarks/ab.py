@@ -33,7 +33,7 @@ def run_round(tree: Path, args: argparse.Namespace) -> dict[str, tuple[float, fl
     """One server from `tree`, a bench per workload: (ops/s, server CPU µs per op)."""
     with tempfile.TemporaryDirectory() as data:
         log_path = Path(data) / "server.log"
-        command = [sys.executable, "-m", "server", "--port", "0", "--no-fsync"]
+        command = [sys.executable, "-m", "coord.server", "--port", "0", "--no-fsync"]
         command += ["--data-dir", f"{data}/d"]
         with log_path.open("w") as log:
             server = subprocess.Popen(
@@ -62,7 +62,7 @@ def _bench(port: int, workload: str, args: argparse.Namespace) -> dict[str, Any]
         [
             sys.executable,
             "-m",
-            "client.cli",
+            "coord.client.cli",
             "-s",
             f"127.0.0.1:{port}",
             "bench",

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from coord.messages import PROTOCOL_VERSION, ConnectRequest, OpCode
-from server.core import CoreConfig, ServerCore
+from coord.server.core.replica import CoreConfig, ServerCore
 
 NOW = 1_000_000
 BATCH = 256

@@ -20,7 +20,7 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from client import Client
+from coord.client import Client
 from tests.ensemble_procs import ProcessEnsemble
 
 

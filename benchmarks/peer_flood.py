@@ -24,7 +24,7 @@ from pathlib import Path
 
 import msgpack
 
-from server.runtime.local_ensemble import write_config
+from coord.server.tools.local_ensemble import write_config
 
 _ROLE = re.compile(r"member (\d+) is leading")
 
@@ -63,7 +63,7 @@ def main() -> int:
     for member in (1, 2, 3):
         log = open(root / f"member-{member}.log", "wb")  # noqa: SIM115
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "server", "--config", str(config), "--id", str(member),
+            [sys.executable, "-m", "coord.server", "--config", str(config), "--id", str(member),
              "--log-level", "INFO"], stdout=subprocess.DEVNULL, stderr=log))  # fmt: skip
     try:
         leader = None

@@ -1,6 +1,6 @@
 """Peak RSS of a server under the slow-reader attack: many gets of a 1 MiB node, never read.
 
-Starts `python -m server` as a subprocess on free ports (no fsync, a temporary
+Starts `python -m coord.server` as a subprocess on free ports (no fsync, a temporary
 data directory), creates one 1 MiB node, then opens a connection that sends
 `--gets` pipelined get_data requests for it and never reads a byte. It waits
 until the server closes that connection (or `--wait` seconds pass), samples
@@ -96,7 +96,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         server = subprocess.Popen(
-            [sys.executable, "-m", "server", "--port", "0", "--zk-port", "0", "--no-fsync",
+            [sys.executable, "-m", "coord.server", "--port", "0", "--zk-port", "0", "--no-fsync",
              "--data-dir", str(Path(tmp) / "data"), "--log-level", "WARNING"],
             stdout=subprocess.PIPE,
         )  # fmt: skip

@@ -1,12 +1,12 @@
 """The trio client library of the coordination service.
 
-    from client import Client, NoNodeError
+    from coord.client import Client, NoNodeError
 
     async with Client("127.0.0.1:2281", session_timeout=10) as zk:
         await zk.ensure_path("/app")
         path = await zk.create("/app/worker-", b"", ephemeral=True, sequential=True)
 
-See client.client for how sessions, reconnects and watches work. The error
+See coord.client.client for how sessions, reconnects and watches work. The error
 classes are coord.errors', and the ACL builders coord.acl's (kazoo's names:
 make_digest_acl, OPEN_ACL_UNSAFE, ...), re-exported so that users import from
 one place.

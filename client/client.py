@@ -1002,7 +1002,7 @@ class Client:
                     log.debug("removing the watch on %r: %s", path, exc)
 
     # ------------------------------------------------------------------
-    # Recipes (client.recipes), under kazoo's names: zk.Lock(path, ...) is
+    # Recipes (coord.client.recipes), under kazoo's names: zk.Lock(path, ...) is
     # recipes.Lock(zk, path, ...).
 
     Lock = _recipe(recipes.Lock)

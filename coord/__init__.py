@@ -1,5 +1,7 @@
-"""Shared, pure pieces of the coordination service: paths, errors, wire messages, framing.
+"""The coordination service: `coord.server`, `coord.client`, and the pieces both share.
 
-Nothing in this package does IO, reads a clock or draws randomness; both the
-server and the client import it.
+`coord.server` and `coord.client` are the repository's top-level `server/`
+and `client/` folders (linked here, so that the installed package is the one
+name `coord`). The modules directly in `coord` (paths, errors, wire messages,
+framing) do no IO, read no clock and draw no randomness; both sides import them.
 """

@@ -15,7 +15,7 @@ import sys
 
 import trio
 
-from client import BadVersionError, Client
+from coord.client import BadVersionError, Client
 
 ROOT = "/examples/basic"
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import trio
 
-from client import Client
-from server.config import load_config
-from server.runtime.local_ensemble import write_config
-from server.runtime.member import EnsembleMember
+from coord.client import Client
+from coord.server.config import load_config
+from coord.server.runtime.member import EnsembleMember
+from coord.server.tools.local_ensemble import write_config
 
 
 async def run_member(

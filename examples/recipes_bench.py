@@ -25,7 +25,7 @@ import sys
 
 import trio
 
-from client import Client
+from coord.client import Client
 
 ROOT = "/bench/recipes"
 
@@ -92,7 +92,7 @@ async def throughput(hosts: str, contenders: int, seconds: float) -> float:
 
 LEADER = """
 import sys, trio
-from client import Client
+from coord.client import Client
 async def main():
     async with Client(sys.argv[1], session_timeout=float(sys.argv[3])) as zk:
         async with zk.Election(sys.argv[2], "old").lead():

@@ -13,7 +13,7 @@ import sys
 
 import trio
 
-from client import Client
+from coord.client import Client
 
 ROOT = "/examples/recipes/config"
 

@@ -12,7 +12,7 @@ import sys
 
 import trio
 
-from client import Client
+from coord.client import Client
 
 PATH = "/examples/recipes/election"
 

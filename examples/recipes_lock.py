@@ -14,8 +14,8 @@ import sys
 
 import trio
 
-from client import Client
-from client.recipes import FencingVerifier, StaleTokenError
+from coord.client import Client
+from coord.client.recipes import FencingVerifier, StaleTokenError
 
 PATH = "/examples/recipes/lock"
 

@@ -16,7 +16,7 @@ import sys
 
 import trio
 
-from client import Client
+from coord.client import Client
 
 
 async def read_write_lock(hosts: str) -> None:

@@ -14,7 +14,7 @@ import sys
 
 import trio
 
-from client import Client
+from coord.client import Client
 
 ROOT = "/examples/recipes/work"
 WORKERS = 3

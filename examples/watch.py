@@ -16,7 +16,7 @@ import sys
 
 import trio
 
-from client import Client
+from coord.client import Client
 
 ROOT = "/examples/watch"
 DEMO_EVENTS = 5  # the changes make_changes() makes, one event each

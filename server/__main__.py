@@ -10,11 +10,11 @@ from pathlib import Path
 
 import trio
 
-from server.config import ConfigError, load_config
-from server.runtime import StandaloneServer
-from server.runtime.disk import StorageError
-from server.runtime.inspect import dump_log, dump_snapshot
-from server.runtime.member import EnsembleMember
+from coord.server.config import ConfigError, load_config
+from coord.server.runtime import StandaloneServer
+from coord.server.runtime.disk import StorageError
+from coord.server.runtime.member import EnsembleMember
+from coord.server.tools.dump_log import dump_log, dump_snapshot
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in ("dump-log", "dump-snapshot"):
         return inspect_main(argv)
     if argv and argv[0] == "ensemble":
-        from server.runtime.local_ensemble import local_ensemble_main
+        from coord.server.tools.local_ensemble import local_ensemble_main
 
         return local_ensemble_main(argv[1:])
     args = build_parser().parse_args(argv)
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                     zk_address = f"{config.host}:{server.zk_port}"
                     print(f"coord-server zookeeper port on {zk_address}", flush=True)
                 async for signum in signals:
-                    logging.getLogger("server").info(
+                    logging.getLogger("coord.server").info(
                         "%s: shutting down", signal.Signals(signum).name
                     )
                     nursery.cancel_scope.cancel()

@@ -10,8 +10,8 @@ import pytest
 import trio
 import trio.testing
 
-from server.config import ServerConfig
-from server.runtime import StandaloneServer
+from coord.server.config import ServerConfig
+from coord.server.runtime import StandaloneServer
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """A 3-member ensemble as real `coord-server` processes on loopback, for failure tests.
 
-Each member runs `python -m server --config ensemble.toml --id N` with INFO
+Each member runs `python -m coord.server --config ensemble.toml --id N` with INFO
 logs in its own file; the runtime logs every role change ("member N is
 leading", "following", "not serving"), which is how a test learns who leads.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import trio
 
-from server.runtime.local_ensemble import write_config
+from coord.server.tools.local_ensemble import write_config
 
 _ROLE = re.compile(r"member (\d+) is (leading|following|observing|not serving)")
 
@@ -50,8 +50,8 @@ class ProcessEnsemble:
         self._log_start[member_id] = path.stat().st_size if path.exists() else 0
         log = open(path, "ab")  # noqa: SIM115 - the child holds it
         self.processes[member_id] = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "server", "--config", str(self.config), "--id", str(member_id),
-             "--log-level", "INFO"],
+            [sys.executable, "-m", "coord.server", "--config", str(self.config),
+             "--id", str(member_id), "--log-level", "INFO"],
             stdout=subprocess.DEVNULL,
             stderr=log,
         )  # fmt: skip

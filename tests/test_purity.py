@@ -29,8 +29,15 @@ FORBIDDEN = {
     "io",
     "pathlib",
 }
-IMPURE_ALLOWED = {"server/runtime", "server/__main__.py", "server/config.py", "server/testing.py"}
-"""server/testing.py runs members in a trio run for users' tests: a runtime, not a core."""
+IMPURE_ALLOWED = {
+    "server/runtime",
+    "server/testing",
+    "server/tools",
+    "server/__main__.py",
+    "server/config.py",
+}
+"""server/testing runs members in a trio run for users' tests (with its in-memory disk and
+links), and server/tools read data directories and launch processes: runtimes, not cores."""
 
 
 def _pure_modules() -> list[Path]:
@@ -42,23 +49,37 @@ def _pure_modules() -> list[Path]:
     ]
 
 
-def _imports(path: Path) -> set[str]:
+IMPURE_PACKAGES = ("coord.server.runtime", "coord.server.testing", "coord.server.tools")
+"""A pure module may not reach the runtime through the project's own packages either."""
+
+
+def _imported_modules(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(), filename=str(path))
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
+            names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
+            names.add(node.module)
     return names
+
+
+def _imports(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in _imported_modules(path)}
 
 
 def test_there_are_pure_modules_to_check() -> None:
     names = {str(m.relative_to(ROOT)) for m in _pure_modules()}
-    assert {"server/tree.py", "server/core.py", "coord/messages.py"} <= names
+    assert {"server/core/tree.py", "server/core/replica.py", "coord/messages.py"} <= names
 
 
 @pytest.mark.parametrize("module", _pure_modules(), ids=lambda m: str(m.relative_to(ROOT)))
 def test_core_module_does_no_io_and_reads_no_clock(module: Path) -> None:
     bad = _imports(module) & FORBIDDEN
+    assert not bad, f"{module.relative_to(ROOT)} imports {sorted(bad)}; pure cores may not"
+
+
+@pytest.mark.parametrize("module", _pure_modules(), ids=lambda m: str(m.relative_to(ROOT)))
+def test_core_module_imports_nothing_from_the_runtime(module: Path) -> None:
+    bad = {name for name in _imported_modules(module) if name.startswith(IMPURE_PACKAGES)}
     assert not bad, f"{module.relative_to(ROOT)} imports {sorted(bad)}; pure cores may not"

@@ -12,7 +12,7 @@ before the server can possibly end it.
 
 The rule implemented here. The server renews the session whenever it
 receives anything from us, and expires it no earlier than one session
-timeout `T` after the last such receipt (server/sessions.py rounds the
+timeout `T` after the last such receipt (server/core/sessions.py rounds the
 deadline up to the next tick, never down). So if a request we sent at local
 time `s` got a reply, the session lives at least until `s + T` on the server.
 The guard keeps `confirmed_at`, the send time of the latest request that

@@ -1,7 +1,7 @@
 """The data directory: txn log segments, snapshots, the lock file. Blocking file IO.
 
 The runtime calls these methods from a worker thread (trio.to_thread), one
-call at a time; nothing here knows about trio. Formats are in server.storage.
+call at a time; nothing here knows about trio. Formats are in coord.server.storage.
 
 Files in the data directory:
 
@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from server.storage.codec import TxnDecodeError, decode_txn, encode_txn, peek_zxid
-from server.storage.records import LOG_MAGIC, ScanEnd, encode_record, scan
-from server.storage.snapshot import LoadedSnapshot, SnapshotError, load_snapshot
-from server.tree import ApplyResult, DataTree
-from server.txn import Txn
+from coord.server.core.tree import ApplyResult, DataTree
+from coord.server.core.txn import Txn
+from coord.server.storage.codec import TxnDecodeError, decode_txn, encode_txn, peek_zxid
+from coord.server.storage.records import LOG_MAGIC, ScanEnd, encode_record, scan
+from coord.server.storage.snapshot import LoadedSnapshot, SnapshotError, load_snapshot
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ class FrameCodec(Protocol):
     """How a connection's output frames from the core become bytes on its socket.
 
     The native port sends msgpack frames; the ZooKeeper port
-    (server.runtime.zk_port) passes a translator that speaks jute. `finished`
+    (coord.server.runtime.zk_port) passes a translator that speaks jute. `finished`
     asks the runtime to close the connection once these bytes are sent.
     """
 

@@ -3,7 +3,7 @@
 What it adds to StandaloneServer (whose client listener, connection handling
 and snapshots it reuses):
 
-- the ZabPeer (server.zab.peer), fed peer messages and ticks;
+- the ZabPeer (coord.server.zab.peer), fed peer messages and ticks;
 - the Ready loop, which takes the ServerCore's proposals to the ZabPeer, then
   carries out the ZabPeer's Ready in its stated order (epochs, snapshot
   install or truncation, log append with one fsync, messages, commits), and
@@ -23,14 +23,15 @@ import logging
 
 import trio
 
-from server.config import EnsembleSpec, ServerConfig
-from server.core import CoreConfig, ForwardReply, ForwardRequest, ServerCore, SessionTouches
-from server.runtime.peers import PeerNetwork, PeerTransport, PeerTransportFactory
-from server.runtime.standalone import Clock, DiskFactory, StandaloneServer
-from server.storage.snapshot import SnapshotError, snapshot_chunks
-from server.zab.codec import WireMessage
-from server.zab.messages import Proposal, Role, Sync, SyncMode
-from server.zab.peer import PersistentState, ZabConfig, ZabPeer, ZabReady
+from coord.server.config import EnsembleSpec, ServerConfig
+from coord.server.core.forwarding import ForwardReply, ForwardRequest, SessionTouches
+from coord.server.core.replica import CoreConfig, ServerCore
+from coord.server.runtime.peers import PeerNetwork, PeerTransport, PeerTransportFactory
+from coord.server.runtime.standalone import Clock, DiskFactory, StandaloneServer
+from coord.server.storage.snapshot import SnapshotError, snapshot_chunks
+from coord.server.zab.codec import WireMessage
+from coord.server.zab.messages import Proposal, Role, Sync, SyncMode
+from coord.server.zab.peer import PersistentState, ZabConfig, ZabPeer, ZabReady
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,11 @@ import trio
 from coord.errors import MalformedFrameError, MarshallingError, ProtocolError, ServerSystemError
 from coord.framing import NEED_DATA, FrameDecoder, encode_frame
 from coord.messages import NOTICE_XID, parse_connect
-from server.identity import ConnectionIdentity
+from coord.server.core.identity import ConnectionIdentity
 
 if TYPE_CHECKING:
-    from server.runtime.links import ClientLink
-    from server.runtime.standalone import StandaloneServer
+    from coord.server.runtime.links import ClientLink
+    from coord.server.runtime.standalone import StandaloneServer
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ import trio
 
 from coord.errors import ProtocolError
 from coord.framing import NEED_DATA, FrameDecoder, encode_frame
-from server.config import EnsembleSpec
+from coord.server.config import EnsembleSpec
 
 NONCE_BYTES = 32
 HANDSHAKE_MAX_FRAME = 4096

@@ -3,8 +3,8 @@
 Each member keeps one outbound TCP connection to every other member, for its
 own messages to that member, and accepts the others' outbound connections on
 its peer port for theirs. A connection starts with a handshake naming the
-sender (server.runtime.peer_auth); after that every frame is one peer message
-(server.zab.codec), or a fragment of one too big for a frame.
+sender (coord.server.runtime.peer_auth); after that every frame is one peer message
+(coord.server.zab.codec), or a fragment of one too big for a frame.
 
 Trust: nothing is read from a connection as a ZAB message before the
 handshake is done. With an ensemble secret, the handshake is a mutual
@@ -35,10 +35,10 @@ import trio
 
 from coord.errors import ProtocolError
 from coord.framing import NEED_DATA, FrameDecoder
-from server.config import ConfigError, EnsembleSpec
-from server.runtime.peer_auth import HandshakeError, accept_handshake, connect_handshake
-from server.runtime.tls import peer_contexts
-from server.zab.codec import (
+from coord.server.config import ConfigError, EnsembleSpec
+from coord.server.runtime.peer_auth import HandshakeError, accept_handshake, connect_handshake
+from coord.server.runtime.tls import peer_contexts
+from coord.server.zab.codec import (
     FragmentBudget,
     PeerDecodeError,
     Reassembler,

@@ -16,7 +16,7 @@ a slow reader never makes the server hold unbounded memory.
 
 Storage calls go through `_offload`: a worker thread for the real data
 directory, inline for a storage that says it never blocks (the in-memory disk
-of server.testing, which must run under a MockClock).
+of coord.server.testing, which must run under a MockClock).
 """
 
 from __future__ import annotations
@@ -32,19 +32,19 @@ from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 import trio
 
-from server.config import ServerConfig
-from server.core import CoreConfig, ServerCore, remember_write
-from server.dedupe import WriteResults
-from server.ratelimit import LogLimiter
-from server.runtime.disk import DataDir, Recovered, Storage
-from server.runtime.links import NATIVE_CODEC, ClientLink, FrameCodec, OverBudget, write_loop
-from server.runtime.native_port import read_native
-from server.runtime.stats import ServerStats
-from server.runtime.tls import handshake_subject, is_loopback, server_context
-from server.runtime.zk_port import ZkPort
-from server.storage.snapshot import FuzzySnapshot
-from server.tree import DataTree
-from server.txn import Txn
+from coord.server.config import ServerConfig
+from coord.server.core.dedupe import WriteResults
+from coord.server.core.replica import CoreConfig, ServerCore, remember_write
+from coord.server.core.tree import DataTree
+from coord.server.core.txn import Txn
+from coord.server.runtime.disk import DataDir, Recovered, Storage
+from coord.server.runtime.links import NATIVE_CODEC, ClientLink, FrameCodec, OverBudget, write_loop
+from coord.server.runtime.native_port import read_native
+from coord.server.runtime.ratelimit import LogLimiter
+from coord.server.runtime.stats import ServerStats
+from coord.server.runtime.tls import handshake_subject, is_loopback, server_context
+from coord.server.runtime.zk_port import ZkPort
+from coord.server.storage.snapshot import FuzzySnapshot
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ ReadLoop = Callable[[ClientLink], Awaitable[None]]
 class StandaloneServer:
     """Owns one ServerCore and the tasks that serve it over TCP.
 
-    `disk_factory` and `clock` are for in-process tests (server.testing): a
+    `disk_factory` and `clock` are for in-process tests (coord.server.testing): a
     storage that lives in memory, and one clock shared by every member so that
     txn times agree across a failover. By default each run opens the data
     directory of its config and starts its own clock.
@@ -244,7 +244,7 @@ class StandaloneServer:
         """Wake the Ready loop: the core may have something to do."""
         self._wake.set()
 
-    _kick = kick  # the name the ensemble member (server.runtime.member) wakes the loop by
+    _kick = kick  # the name the ensemble member (coord.server.runtime.member) wakes the loop by
 
     @property
     def links(self) -> dict[int, ClientLink]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import trio
 
-from server.config import TlsSpec
+from coord.server.config import TlsSpec
 
 
 class TlsConfigError(ValueError):

@@ -3,13 +3,13 @@
 A connection on this port is served by StandaloneServer.serve_connection
 (the same connection limit, outbound queue, writer task and teardown as the
 native port) with two things swapped: its codec is a ZkConnectionTranslator
-(server.zk.translate), which turns the core's native frames into jute bytes,
+(coord.server.zk.translate), which turns the core's native frames into jute bytes,
 and its read loop is `ZkPort._read_loop`, which feeds the translator the bytes
 the client sent and hands its events to the core. Sessions, ephemerals,
 watches, expiry and replication are the core's, so a session made here is the
 same kind as one made on the native port, and watches fire across the two.
 
-The read loop also answers four-letter words (server.zk.fourletter) and closes
+The read loop also answers four-letter words (coord.server.zk.fourletter) and closes
 the connection on a packet over jute.maxbuffer or one it cannot decode, as
 ZooKeeper does; the server carries on.
 """
@@ -30,13 +30,13 @@ import trio
 
 from coord.errors import ProtocolError
 from coord.framing import NEED_DATA
-from server.identity import ConnectionIdentity
-from server.zk.fourletter import ConnectionInfo, ServerInfo, answer, not_whitelisted
-from server.zk.translate import CoreRequest, FourLetterWord, Handshake, ZkConnectionTranslator
+from coord.server.core.identity import ConnectionIdentity
+from coord.server.zk.fourletter import ConnectionInfo, ServerInfo, answer, not_whitelisted
+from coord.server.zk.translate import CoreRequest, FourLetterWord, Handshake, ZkConnectionTranslator
 
 if TYPE_CHECKING:
-    from server.runtime.links import ClientLink
-    from server.runtime.standalone import StandaloneServer
+    from coord.server.runtime.links import ClientLink
+    from coord.server.runtime.standalone import StandaloneServer
 
 log = logging.getLogger(__name__)
 

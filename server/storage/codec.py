@@ -13,7 +13,7 @@ import msgpack
 
 from coord.acl import OPEN_ACL_UNSAFE, acl_from_wire, acl_to_wire
 from coord.messages import CreateMode
-from server.txn import (
+from coord.server.core.txn import (
     CheckTxn,
     CloseSessionTxn,
     CreateSessionTxn,

@@ -1,6 +1,6 @@
 """Snapshots of the tree and the live sessions, as a sequence of log-style records.
 
-Layout: SNAP_MAGIC, then records (server.storage.records framing):
+Layout: SNAP_MAGIC, then records (coord.server.storage.records framing):
 
     header   {"zxid": Z, "sessions": [[id, timeout_ms, password], ...]}
     nodes    {"acls": [acl, ...],
@@ -34,9 +34,9 @@ import msgpack
 
 from coord.acl import OPEN_ACL_UNSAFE, acl_from_wire, acl_to_wire
 from coord.messages import CreateMode
-from server.acls import AclList
-from server.storage.records import ScanEnd, encode_record, scan
-from server.tree import DataTree, Znode
+from coord.server.core.acls import AclList
+from coord.server.core.tree import DataTree, Znode
+from coord.server.storage.records import ScanEnd, encode_record, scan
 
 SNAP_MAGIC = b"COORDSNAP1\n"
 NODES_PER_RECORD = 2000

@@ -1,1 +1,1 @@
-"""A ZAB-like atomic broadcast as a pure state machine (see server.zab.peer)."""
+"""A ZAB-like atomic broadcast as a pure state machine (see coord.server.zab.peer)."""

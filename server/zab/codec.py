@@ -1,10 +1,10 @@
 """Peer messages as msgpack values: [tag, fields...]. Pure; the tags are the wire format.
 
-Txns inside messages use the log's encoding (server.storage.codec). A Sync in
-SNAP mode carries the leader's snapshot bytes (server.storage.snapshot).
+Txns inside messages use the log's encoding (coord.server.storage.codec). A Sync in
+SNAP mode carries the leader's snapshot bytes (coord.server.storage.snapshot).
 
 `decode_message` is the boundary: every field of every message is checked for
-its exact type and the protocol's range (server.zab.wire_checks) before a
+its exact type and the protocol's range (coord.server.zab.wire_checks) before a
 message object exists, so nothing the ZAB core sees, and nothing it persists,
 came unchecked. A message that fails raises `PeerDecodeError`, and the
 transport drops that connection.
@@ -23,9 +23,9 @@ from typing import Any, Final
 
 import msgpack
 
-from server.core import ForwardReply, ForwardRequest, SessionTouches
-from server.storage.codec import txn_from_list, txn_to_list
-from server.zab.messages import (
+from coord.server.core.forwarding import ForwardReply, ForwardRequest, SessionTouches
+from coord.server.storage.codec import txn_from_list, txn_to_list
+from coord.server.zab.messages import (
     Ack,
     AckEpoch,
     Commit,
@@ -43,7 +43,7 @@ from server.zab.messages import (
     UpToDate,
     Vote,
 )
-from server.zab.wire_checks import (
+from coord.server.zab.wire_checks import (
     MAX_SESSIONS,
     MAX_SNAPSHOT_INLINE,
     WireCheckError,
@@ -63,7 +63,7 @@ from server.zab.wire_checks import (
 
 FRAGMENT_TAG: Final = 30
 CREATE_SESSION_OP: Final = -10
-"""server.sequencer's CREATE_SESSION: a forwarded session creation's body is [timeout, password]."""
+"""The sequencer's CREATE_SESSION: a forwarded session creation's body is [timeout, password]."""
 _HEADER = struct.Struct(">I")
 _FRAGMENT_OVERHEAD: Final = 64
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from server.txn import Txn
+from coord.server.core.txn import Txn
 
 
 class Role(enum.Enum):

@@ -62,8 +62,8 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from server.txn import Txn, TxnBody, TxnHeader
-from server.zab.messages import (
+from coord.server.core.txn import Txn, TxnBody, TxnHeader
+from coord.server.zab.messages import (
     Ack,
     AckEpoch,
     Commit,
@@ -81,7 +81,7 @@ from server.zab.messages import (
     UpToDate,
     Vote,
 )
-from server.zab.quorum import Quorum
+from coord.server.zab.quorum import Quorum
 
 
 def epoch_of(zxid: int) -> int:

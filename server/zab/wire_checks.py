@@ -139,7 +139,7 @@ def _check_create(body: list[Any]) -> None:
 
 
 def check_body(body: Any, *, in_multi: bool = False) -> None:
-    """A txn body list as server.storage.codec writes it: [tag, fields...]."""
+    """A txn body list as coord.server.storage.codec writes it: [tag, fields...]."""
     check_list(body, 8, "txn body")
     if not body:
         raise WireCheckError("empty txn body")

@@ -87,8 +87,8 @@ from coord.messages import (
     Stat,
 )
 from coord.paths import validate
-from server.zk import jute
-from server.zk.jute import (
+from coord.server.zk import jute
+from coord.server.zk.jute import (
     ACL,
     MAX_PACKET,
     AddWatchRequest,

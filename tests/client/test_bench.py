@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import trio
 
-from client import Client
-from client.bench import (
+from coord.client import Client
+from coord.client.bench import (
     WORKLOADS,
     BenchConfig,
     Progress,
@@ -26,7 +26,7 @@ from client.bench import (
     run_bench,
     summarize,
 )
-from client.cli import EXIT_OK, run
+from coord.client.cli import EXIT_OK, run
 from coord.errors import NoNodeError, SessionExpiredError
 
 

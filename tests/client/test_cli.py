@@ -1,5 +1,5 @@
 """The `coord` command line: parsing and formatting alone, then every command
-run in-process (client.cli.run with StringIO streams) against a real server,
+run in-process (coord.client.cli.run with StringIO streams) against a real server,
 the shell fed from a StringIO, and the console script as a real process."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from client import Client, ClientState, cli
-from client.cli import (
+from coord.client import Client, ClientState, cli
+from coord.client.cli import (
     COMMANDS,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -29,7 +29,7 @@ from client.cli import (
     run,
     shell_help,
 )
-from client.cli_format import (
+from coord.client.cli_format import (
     format_data,
     format_error,
     format_event,

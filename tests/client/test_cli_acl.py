@@ -3,8 +3,8 @@ against the real server, run in-process with captured streams."""
 
 from __future__ import annotations
 
-from client.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from coord.acl import digest_credential
+from coord.client.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from tests.client.test_cli import coord
 from tests.conftest import RunningServer
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from client import (
+from coord.client import (
     CREATOR_ALL_ACL,
     OPEN_ACL_UNSAFE,
     READ_ACL_UNSAFE,
@@ -24,8 +24,8 @@ from client import (
     make_acl,
     make_digest_acl,
 )
-from server.config import ServerConfig
-from server.runtime import StandaloneServer
+from coord.server.config import ServerConfig
+from coord.server.runtime import StandaloneServer
 from tests.conftest import RunningServer, start_server
 
 ALICE = [("digest", "alice:secret")]

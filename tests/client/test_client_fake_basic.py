@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from client import (
+from coord.client import (
     Client,
     ClientState,
     FrameTooLargeError,

@@ -6,7 +6,7 @@ import pytest
 import trio
 import trio.testing
 
-from client import (
+from coord.client import (
     Client,
     ClientState,
     ConnectionLossError,

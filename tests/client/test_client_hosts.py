@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from client.hosts import DEFAULT_PORT, HostPort, parse_hosts
+from coord.client.hosts import DEFAULT_PORT, HostPort, parse_hosts
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 import trio
 
-from client import (
+from coord.client import (
     BadVersionError,
     Client,
     ClientState,

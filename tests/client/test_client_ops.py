@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from client import ops
+from coord.client import ops
 from coord.errors import (
     BadArgumentsError,
     BadVersionError,

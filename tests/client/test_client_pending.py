@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from client.pending import Call, RequestTable
+from coord.client.pending import Call, RequestTable
 from coord.errors import ConnectionLossError, MalformedFrameError, NoNodeError
 from coord.messages import MAX_XID, OpCode
 

@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
-from client.pending import Call
-from client.protocol import PING_FRAME, ClientProtocol, NoticeReceived
-from client.watches import WatchKind
+from coord.client.pending import Call
+from coord.client.protocol import PING_FRAME, ClientProtocol, NoticeReceived
+from coord.client.watches import WatchKind
 from coord.errors import MalformedFrameError, NoNodeError, SessionExpiredError
 from coord.messages import (
     NOTICE_XID,

@@ -6,7 +6,13 @@ import pytest
 import trio
 import trio.testing
 
-from client import ClientState, SessionExpiredError, StateStream, StreamOverflowError, WatchStream
+from coord.client import (
+    ClientState,
+    SessionExpiredError,
+    StateStream,
+    StreamOverflowError,
+    WatchStream,
+)
 from coord.messages import EventType, WatchedEvent
 
 

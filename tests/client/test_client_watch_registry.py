@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from client.watches import WatchKind, WatchRegistry, split_set_watches
+from coord.client.watches import WatchKind, WatchRegistry, split_set_watches
 from coord.messages import EventType, WatchedEvent, WatcherType
 
 

@@ -19,8 +19,8 @@ from coord.messages import (
     EventType,
     OpCode,
 )
-from server.core import CoreConfig, ServerCore
-from server.identity import UNKNOWN, ConnectionIdentity
+from coord.server.core.identity import UNKNOWN, ConnectionIdentity
+from coord.server.core.replica import CoreConfig, ServerCore
 
 TICK = 100
 PASSWORD = b"p" * 16

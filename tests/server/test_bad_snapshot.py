@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from trio.testing import MockClock
 
-from server.testing import open_test_ensemble
-from server.zab.messages import LeaderInfo, Sync, SyncMode
+from coord.server.testing import open_test_ensemble
+from coord.server.zab.messages import LeaderInfo, Sync, SyncMode
 
 
 async def test_a_snapshot_that_does_not_load_is_refused_and_the_follower_rejoins(

@@ -11,12 +11,12 @@ import io
 
 import trio
 
-from client import Client
-from client.cli import run
+from coord.client import Client
+from coord.client.cli import run
 from coord.errors import ChildListTooLargeError
 from coord.framing import MAX_FRAME_SIZE, encode_frame
 from coord.messages import OpCode
-from server.prep import MAX_CHILD_LIST_BYTES
+from coord.server.core.prep import MAX_CHILD_LIST_BYTES
 from tests.conftest import RunningServer
 from tests.server.coredriver import Driver, error_of, ok
 

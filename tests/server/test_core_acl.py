@@ -36,9 +36,9 @@ from coord.messages import (
     parse_connect,
     stat_from_wire,
 )
-from server.acls import AclList
-from server.identity import ConnectionIdentity
-from server.storage.codec import decode_txn, encode_txn
+from coord.server.core.acls import AclList
+from coord.server.core.identity import ConnectionIdentity
+from coord.server.storage.codec import decode_txn, encode_txn
 from tests.server.coredriver import Driver, error_of, ok
 
 ALICE = ("digest", b"alice:secret")

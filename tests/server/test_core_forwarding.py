@@ -14,8 +14,9 @@ from typing import Any
 from coord.errors import BadVersionError, NodeExistsError
 from coord.framing import NEED_DATA, FrameDecoder, encode_frame
 from coord.messages import PROTOCOL_VERSION, ConnectRequest, OpCode
-from server.core import CoreConfig, ForwardReply, ForwardRequest, ServerCore, SessionTouches
-from server.zab.codec import decode_message, encode_message
+from coord.server.core.forwarding import ForwardReply, ForwardRequest, SessionTouches
+from coord.server.core.replica import CoreConfig, ServerCore
+from coord.server.zab.codec import decode_message, encode_message
 
 NOW = 1_000_000
 LEADER, FOLLOWER = 1, 2

@@ -7,8 +7,8 @@ import logging
 import pytest
 
 from coord.messages import CreateMode
-from server.runtime.disk import DataDir, DataDirLocked, StorageError
-from server.storage.snapshot import snapshot_chunks
+from coord.server.runtime.disk import DataDir, DataDirLocked, StorageError
+from coord.server.storage.snapshot import snapshot_chunks
 from tests.server.treeutil import TxnMaker, tree_state
 
 

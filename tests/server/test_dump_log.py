@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from coord.messages import CreateMode
-from server.__main__ import main
-from server.runtime.disk import DataDir
-from server.runtime.inspect import HIDDEN, dump_log
-from server.txn import CreateSessionTxn, CreateTxn, Txn, TxnHeader
+from coord.server.__main__ import main
+from coord.server.core.txn import CreateSessionTxn, CreateTxn, Txn, TxnHeader
+from coord.server.runtime.disk import DataDir
+from coord.server.tools.dump_log import HIDDEN, dump_log
 
 PASSWORD = bytes(range(0xA0, 0xB0))
 

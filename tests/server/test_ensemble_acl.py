@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from trio.testing import MockClock
 
-from client import NoAuthError, make_acl, make_digest_acl
-from server.testing import open_test_ensemble
+from coord.client import NoAuthError, make_acl, make_digest_acl
+from coord.server.testing import open_test_ensemble
 
 ALICE = [("digest", "alice:secret")]
 ALICE_ONLY = [make_digest_acl("alice", "secret", all=True)]

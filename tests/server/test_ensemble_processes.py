@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import trio
 
-from client import Client, ConnectionLossError, WatchStream
+from coord.client import Client, ConnectionLossError, WatchStream
 from coord.messages import EventType
 from tests.ensemble_procs import ProcessEnsemble
 

@@ -26,9 +26,9 @@ OUTSTANDING = 8
 
 
 async def start_server_process(data_dir: Path, *extra: str) -> tuple[trio.Process, int]:
-    """Start `python -m server` on a free port; return it once it says it is listening."""
+    """Start `python -m coord.server` on a free port; return it once it says it is listening."""
     process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "server", "--port", "0", "--data-dir", str(data_dir),
+        [sys.executable, "-m", "coord.server", "--port", "0", "--data-dir", str(data_dir),
          "--tick-ms", "100", "--log-level", "WARNING", *extra],
         stdout=subprocess.PIPE,
     )  # fmt: skip

@@ -12,8 +12,8 @@ import trio
 
 from coord.framing import encode_frame
 from coord.messages import OpCode
-from server.zk import jute
-from server.zk.jute import PathWatchRequest, ZkOp
+from coord.server.zk import jute
+from coord.server.zk.jute import PathWatchRequest, ZkOp
 from tests.conftest import RunningServer, start_server
 from tests.rawclient import RawClient
 from tests.server.zk.jute_client import RawZk, four_letter_word
@@ -143,7 +143,7 @@ async def test_a_flood_of_bad_connections_logs_a_few_lines_and_a_count(
     nursery: trio.Nursery, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     running = await _limited(nursery, tmp_path, max_client_connections=0, log_burst=5)
-    caplog.set_level(logging.WARNING, logger="server")
+    caplog.set_level(logging.WARNING, logger="coord.server")
     for _ in range(200):
         stream = await trio.open_tcp_stream("127.0.0.1", running.port)
         await stream.send_all(b"\x00\x00\x00\x01\xc1")  # one byte that is not msgpack

@@ -14,11 +14,11 @@ import pytest
 import trio
 
 from coord.framing import encode_frame, encode_frames
-from server.config import EnsembleSpec, MemberSpec
-from server.runtime.peer_auth import NONCE_BYTES, connect_handshake, proof
-from server.runtime.peers import PeerNetwork
-from server.zab.codec import WireMessage, encode_message
-from server.zab.messages import LeaderInfo, Ping
+from coord.server.config import EnsembleSpec, MemberSpec
+from coord.server.runtime.peer_auth import NONCE_BYTES, connect_handshake, proof
+from coord.server.runtime.peers import PeerNetwork
+from coord.server.zab.codec import WireMessage, encode_message
+from coord.server.zab.messages import LeaderInfo, Ping
 
 SECRET = "correct horse battery staple"
 

@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coord.errors import ProtocolError
-from server.config import EnsembleSpec, MemberSpec
-from server.runtime.peers import PeerStream
-from server.zab.codec import FragmentBudget, PeerDecodeError, decode_message, encode_message
+from coord.server.config import EnsembleSpec, MemberSpec
+from coord.server.runtime.peers import PeerStream
+from coord.server.zab.codec import FragmentBudget, PeerDecodeError, decode_message, encode_message
 
 MEMBERS = frozenset({1, 2, 3})
 u32 = st.integers(0, 2**32 - 1)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import trio
 
-from client import Client
+from coord.client import Client
 from coord.framing import encode_frame, encode_frames
 from tests.ensemble_procs import ProcessEnsemble
 

@@ -13,9 +13,9 @@ import functools
 import trio
 
 from coord.framing import FrameDecoder
-from server.config import EnsembleSpec, MemberSpec
-from server.runtime.peers import PeerNetwork
-from server.zab.messages import Sync, SyncMode
+from coord.server.config import EnsembleSpec, MemberSpec
+from coord.server.runtime.peers import PeerNetwork
+from coord.server.zab.messages import Sync, SyncMode
 
 MIB = 1024 * 1024
 

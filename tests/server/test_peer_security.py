@@ -16,12 +16,12 @@ import logging
 import msgpack
 import pytest
 
-from server.config import EnsembleSpec, MemberSpec
-from server.runtime.peers import PeerStream
-from server.storage.codec import txn_to_list
-from server.testing import open_test_ensemble
-from server.txn import CreateTxn, Txn, TxnHeader
-from server.zab.codec import (
+from coord.server.config import EnsembleSpec, MemberSpec
+from coord.server.core.txn import CreateTxn, Txn, TxnHeader
+from coord.server.runtime.peers import PeerStream
+from coord.server.storage.codec import txn_to_list
+from coord.server.testing import open_test_ensemble
+from coord.server.zab.codec import (
     FragmentBudget,
     PeerDecodeError,
     Reassembler,
@@ -29,7 +29,7 @@ from server.zab.codec import (
     encode_message,
     encode_wire,
 )
-from server.zab.messages import (
+from coord.server.zab.messages import (
     AckEpoch,
     FollowerInfo,
     LeaderInfo,

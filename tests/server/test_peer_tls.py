@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from client import Client
+from coord.client import Client
 from coord.framing import encode_frame
 from tests.ensemble_procs import ProcessEnsemble
 from tests.server.test_peer_ports import SECRET, _peer_ports

@@ -25,9 +25,17 @@ from coord.messages import (
     OpCode,
     SetDataRequest,
 )
-from server.prep import MAX_TTL_MS, MultiFailed, Preparer
-from server.tree import DataTree
-from server.txn import CheckTxn, CloseSessionTxn, CreateTxn, DeleteTxn, SetDataTxn, Txn, TxnHeader
+from coord.server.core.prep import MAX_TTL_MS, MultiFailed, Preparer
+from coord.server.core.tree import DataTree
+from coord.server.core.txn import (
+    CheckTxn,
+    CloseSessionTxn,
+    CreateTxn,
+    DeleteTxn,
+    SetDataTxn,
+    Txn,
+    TxnHeader,
+)
 
 SESSION = 0x10
 OTHER = 0x20

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.ratelimit import LogLimiter, Verdict
+from coord.server.runtime.ratelimit import LogLimiter, Verdict
 
 
 def test_first_burst_passes_then_the_rest_are_counted_and_summarized_once() -> None:

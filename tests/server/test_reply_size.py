@@ -5,7 +5,7 @@ from __future__ import annotations
 from coord.errors import ReplyTooLargeError
 from coord.framing import MAX_DATA_SIZE
 from coord.messages import CreateMode, OpCode
-from server.reads import REPLY_BUDGET
+from coord.server.core.reads import REPLY_BUDGET
 from tests.server.coredriver import Driver, error_of, ok
 
 

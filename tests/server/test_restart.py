@@ -5,8 +5,8 @@ from __future__ import annotations
 import trio
 
 from coord.messages import WATCH_XID, CreateMode, EventType, OpCode
-from server.config import ServerConfig
-from server.runtime import StandaloneServer
+from coord.server.config import ServerConfig
+from coord.server.runtime import StandaloneServer
 from tests.rawclient import RawClient
 
 

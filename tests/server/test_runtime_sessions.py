@@ -12,8 +12,8 @@ import trio.testing
 from coord.errors import SessionExpiredError
 from coord.framing import encode_frame
 from coord.messages import NOTICE_XID, PROTOCOL_VERSION, WATCH_XID, CreateMode, EventType, OpCode
-from server.config import ServerConfig
-from server.runtime import StandaloneServer
+from coord.server.config import ServerConfig
+from coord.server.runtime import StandaloneServer
 from tests.rawclient import RawClient
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.sessions import SessionTracker
+from coord.server.core.sessions import SessionTracker
 
 TICK = 100
 

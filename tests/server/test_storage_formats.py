@@ -7,10 +7,7 @@ import random
 import pytest
 
 from coord.messages import CreateMode
-from server.storage.codec import TxnDecodeError, decode_txn, encode_txn, peek_zxid
-from server.storage.records import LOG_MAGIC, ScanEnd, encode_record, scan
-from server.storage.snapshot import FuzzySnapshot, SnapshotError, load_snapshot, snapshot_chunks
-from server.txn import (
+from coord.server.core.txn import (
     CheckTxn,
     CloseSessionTxn,
     CreateSessionTxn,
@@ -20,6 +17,14 @@ from server.txn import (
     SetDataTxn,
     Txn,
     TxnHeader,
+)
+from coord.server.storage.codec import TxnDecodeError, decode_txn, encode_txn, peek_zxid
+from coord.server.storage.records import LOG_MAGIC, ScanEnd, encode_record, scan
+from coord.server.storage.snapshot import (
+    FuzzySnapshot,
+    SnapshotError,
+    load_snapshot,
+    snapshot_chunks,
 )
 from tests.server.treeutil import TxnMaker, tree_state
 

@@ -1,4 +1,4 @@
-"""server.testing: the in-process ensemble users get for their own tests, and its faults.
+"""coord.server.testing: the in-process ensemble users get for their own tests, and its faults.
 
 Every test runs under MockClock(autojump_threshold=0) (the `autojump_clock`
 fixture: pytest-trio runs a test with the trio Clock one of its fixtures
@@ -13,16 +13,16 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from client import ClientState, SessionExpiredError, WatchStream
+from coord.client import ClientState, SessionExpiredError, WatchStream
 from coord.messages import CreateMode, EventType
-from server.runtime.disk import DataDirLocked, StorageError
-from server.runtime.memory_disk import MemoryDataDir, MemoryDisk
-from server.runtime.memory_peers import MemoryNetwork
-from server.testing import InProcessEnsemble, open_test_ensemble
-from server.tree import DataTree
-from server.txn import CloseSessionTxn, CreateTxn, Txn, TxnHeader
-from server.zab.messages import Role
-from server.zab.peer import ZabPeer
+from coord.server.core.tree import DataTree
+from coord.server.core.txn import CloseSessionTxn, CreateTxn, Txn, TxnHeader
+from coord.server.runtime.disk import DataDirLocked, StorageError
+from coord.server.testing import InProcessEnsemble, open_test_ensemble
+from coord.server.testing.memory_disk import MemoryDataDir, MemoryDisk
+from coord.server.testing.memory_peers import MemoryNetwork
+from coord.server.zab.messages import Role
+from coord.server.zab.peer import ZabPeer
 
 
 def _followers(ensemble: InProcessEnsemble, leader: int) -> list[int]:

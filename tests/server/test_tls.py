@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import trio
 
-from client import Client, ConnectionLossError, NoAuthError, make_acl
-from client.cli import EXIT_OK, EXIT_USAGE, run
-from server.config import TlsSpec
-from server.runtime.tls import TlsConfigError, is_loopback, server_context, subject_name
+from coord.client import Client, ConnectionLossError, NoAuthError, make_acl
+from coord.client.cli import EXIT_OK, EXIT_USAGE, run
+from coord.server.config import TlsSpec
+from coord.server.runtime.tls import TlsConfigError, is_loopback, server_context, subject_name
 from tests.conftest import RunningServer, start_server
 from tests.server.tlsfiles import write_pki
 from tests.server.zk.test_kazoo import in_thread, kazoo

@@ -6,8 +6,8 @@ import pytest
 
 from coord.errors import NodeExistsError, NoNodeError
 from coord.messages import CreateMode, EventType, Stat
-from server.tree import DataTree
-from server.txn import (
+from coord.server.core.tree import DataTree
+from coord.server.core.txn import (
     CheckTxn,
     CloseSessionTxn,
     CreateSessionTxn,

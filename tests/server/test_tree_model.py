@@ -36,7 +36,7 @@ from coord.errors import (
 )
 from coord.framing import NEED_DATA, FrameDecoder, encode_frames
 from coord.messages import PROTOCOL_VERSION, ConnectRequest, CreateMode, OpCode, Stat
-from server.core import CoreConfig, ServerCore
+from coord.server.core.replica import CoreConfig, ServerCore
 
 SLOTS = 3
 NAMES = ["a", "b", "c", "s-"]

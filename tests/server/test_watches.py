@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from coord.messages import EventType, WatchedEvent, WatcherType
-from server.watches import WatchManager
+from coord.server.core.watches import WatchManager
 
 CREATED, DELETED, CHANGED, CHILD = (
     EventType.CREATED,

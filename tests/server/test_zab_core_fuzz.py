@@ -24,9 +24,9 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from server.testing import open_test_ensemble
-from server.zab.codec import PeerDecodeError, decode_message
-from server.zab.peer import MAX_EPOCH
+from coord.server.testing import open_test_ensemble
+from coord.server.zab.codec import PeerDecodeError, decode_message
+from coord.server.zab.peer import MAX_EPOCH
 
 MEMBERS = frozenset({1, 2, 3})
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from server.txn import CheckTxn, SetDataTxn, Txn, TxnHeader
-from server.zab.messages import (
+from coord.server.core.txn import CheckTxn, SetDataTxn, Txn, TxnHeader
+from coord.server.zab.messages import (
     Ack,
     AckEpoch,
     Commit,
@@ -31,7 +31,7 @@ from server.zab.messages import (
     UpToDate,
     Vote,
 )
-from server.zab.peer import (
+from coord.server.zab.peer import (
     MAX_EPOCH,
     MAX_EPOCH_LEAP,
     SNAP_PLEASE,

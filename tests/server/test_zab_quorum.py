@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.zab.quorum import Quorum
+from coord.server.zab.quorum import Quorum
 
 # voters -> the size of a quorum
 SIZES = [

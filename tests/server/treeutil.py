@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from coord.messages import CreateMode, CreateRequest, DeleteRequest, OpCode, SetDataRequest
-from server.prep import Preparer
-from server.tree import DataTree
-from server.txn import CreateSessionTxn, Txn, TxnBody, TxnHeader
+from coord.server.core.prep import Preparer
+from coord.server.core.tree import DataTree
+from coord.server.core.txn import CreateSessionTxn, Txn, TxnBody, TxnHeader
 
 
 class TxnMaker:

@@ -55,9 +55,9 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from server.txn import CheckTxn, SetDataTxn, Txn, TxnBody, TxnHeader
-from server.zab.messages import Ack, PeerMessage, Proposal, Role, Sync, SyncMode
-from server.zab.peer import PersistentState, ZabConfig, ZabPeer, ZabReady, epoch_of
+from coord.server.core.txn import CheckTxn, SetDataTxn, Txn, TxnBody, TxnHeader
+from coord.server.zab.messages import Ack, PeerMessage, Proposal, Role, Sync, SyncMode
+from coord.server.zab.peer import PersistentState, ZabConfig, ZabPeer, ZabReady, epoch_of
 
 
 class InvariantViolation(AssertionError):

@@ -53,8 +53,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from server.txn import CheckTxn, SetDataTxn, Txn, TxnBody, TxnHeader
-from server.zab.messages import Role
+from coord.server.core.txn import CheckTxn, SetDataTxn, Txn, TxnBody, TxnHeader
+from coord.server.zab.messages import Role
 from tests.linearizability import READ, WRITE, Operation, check
 from tests.sim.cluster import Cluster, Faults, InvariantViolation, Node, Stats
 

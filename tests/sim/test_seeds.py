@@ -14,9 +14,9 @@ import os
 
 import pytest
 
-from server.txn import SetDataTxn, TxnHeader
-from server.zab.messages import Role
-from server.zab.quorum import Quorum
+from coord.server.core.txn import SetDataTxn, TxnHeader
+from coord.server.zab.messages import Role
+from coord.server.zab.quorum import Quorum
 from tests.linearizability import READ, WRITE, Operation, check
 from tests.sim.cluster import Cluster, InvariantViolation
 from tests.sim.simulation import SimConfig, run_seed
@@ -95,8 +95,8 @@ def test_a_commit_without_a_quorum_is_caught(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_a_leader_that_never_truncates_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """Plan every sync as a DIFF: followers keep txns of dead epochs, and histories fork."""
-    from server.zab import peer as peer_module
-    from server.zab.messages import Sync, SyncMode
+    from coord.server.zab import peer as peer_module
+    from coord.server.zab.messages import Sync, SyncMode
 
     def always_diff(self: peer_module.ZabPeer, their_zxid: int) -> Sync:
         return Sync(self.epoch, SyncMode.DIFF, 0, 0, self._after(their_zxid), self.commit_zxid)
@@ -120,7 +120,7 @@ def test_an_ack_before_the_append_is_durable_is_caught() -> None:
     assert leader is not None
     follower = next(n for n in cluster.nodes.values() if n is not leader)
     assert follower.peer is not None
-    from server.zab.messages import Ack
+    from coord.server.zab.messages import Ack
 
     with pytest.raises(InvariantViolation, match="not on its disk"):
         cluster._emit(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.zab.messages import Role
+from coord.server.zab.messages import Role
 from tests.sim.cluster import Cluster
 
 

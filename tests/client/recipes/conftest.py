@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 import trio
 
-from client import Client, ClientState
-from server.config import ServerConfig
-from server.runtime import StandaloneServer
+from coord.client import Client, ClientState
+from coord.server.config import ServerConfig
+from coord.server.runtime import StandaloneServer
 
 
 class RestartableServer:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import trio
 
-from client import ClientState
-from client.recipes import TreeEventType
+from coord.client import ClientState
+from coord.client.recipes import TreeEventType
 
 from .conftest import ConnectFactory, Net, RestartableServer, wait_state
 

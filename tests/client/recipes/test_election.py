@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import trio
 
-from client import ClientState
-from client.recipes import LeadershipLostError
+from coord.client import ClientState
+from coord.client.recipes import LeadershipLostError
 
 from .conftest import ConnectFactory, HoldLog, Net, RestartableServer, wait_state
 

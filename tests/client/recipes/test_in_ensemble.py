@@ -1,6 +1,6 @@
 """Lock and Election on a 3-member ensemble whose leader is killed while they run.
 
-The ensemble is the real server code in-process (server.testing) under a
+The ensemble is the real server code in-process (coord.server.testing) under a
 MockClock, so leader elections and session timeouts take virtual time. Each
 client is connected to some member; killing the leader moves clients and
 elects a new one. The hold log proves that no two holders overlapped, on any
@@ -12,8 +12,8 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from client.recipes import LeadershipLostError, LockLostError
-from server.testing import open_test_ensemble
+from coord.client.recipes import LeadershipLostError, LockLostError
+from coord.server.testing import open_test_ensemble
 from tests.client.recipes.conftest import HoldLog
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from client.recipes import LockLostError
+from coord.client.recipes import LockLostError
 
 from .conftest import ConnectFactory, RestartableServer
 

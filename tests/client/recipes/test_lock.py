@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import trio
 
-from client import ClientState
-from client.recipes import LockLostError, LockTimeout, is_current_holder
-from client.recipes._contenders import queue_of
+from coord.client import ClientState
+from coord.client.recipes import LockLostError, LockTimeout, is_current_holder
+from coord.client.recipes._contenders import queue_of
 
 from .conftest import ConnectFactory, HoldLog, Net, RestartableServer, wait_state
 

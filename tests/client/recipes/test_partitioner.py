@@ -8,7 +8,7 @@ import operator
 
 import trio
 
-from client import ClientState, SessionExpiredError
+from coord.client import ClientState, SessionExpiredError
 
 from .conftest import ConnectFactory, HoldLog, Net, wait_state
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import trio
 
-from client import ClientState
+from coord.client import ClientState
 
 from .conftest import ConnectFactory, Net, RestartableServer, wait_state
 

@@ -7,8 +7,8 @@ import operator
 
 import pytest
 
-from client.recipes import FencingVerifier, StaleTokenError, default_partition
-from client.recipes._contenders import (
+from coord.client.recipes import FencingVerifier, StaleTokenError, default_partition
+from coord.client.recipes._contenders import (
     EXCLUSIVE,
     LOCK,
     READ,

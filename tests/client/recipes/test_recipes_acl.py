@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from client import CREATOR_ALL_ACL, Client, NoAuthError
+from coord.client import CREATOR_ALL_ACL, Client, NoAuthError
 from tests.conftest import RunningServer
 
 ALICE = [("digest", "alice:secret")]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import trio
 
-from client import ClientState
-from client.recipes import LockLostError
+from coord.client import ClientState
+from coord.client.recipes import LockLostError
 
 from .conftest import ConnectFactory, Hold, HoldLog, Net, RestartableServer, wait_state
 

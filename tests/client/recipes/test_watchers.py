@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from client import ClientState, SessionExpiredError, Stat
+from coord.client import ClientState, SessionExpiredError, Stat
 
 from .conftest import ConnectFactory, Net, RestartableServer, wait_state
 

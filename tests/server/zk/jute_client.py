@@ -1,6 +1,6 @@
 """A bare-bones jute client for tests: exactly the packets a test means, no cleverness.
 
-Built on server.zk.jute (the codec under test has its own round-trip tests);
+Built on coord.server.zk.jute (the codec under test has its own round-trip tests);
 kazoo and zkCli are the independent clients. `RawZk` talks to a real socket;
 `split_packets` and `reply_body` decode what a translator wrote.
 """
@@ -12,8 +12,8 @@ from typing import Any
 import trio
 
 from coord.framing import NEED_DATA
-from server.zk import jute
-from server.zk.jute import (
+from coord.server.zk import jute
+from coord.server.zk.jute import (
     ConnectRequest,
     ConnectResponse,
     PacketDecoder,

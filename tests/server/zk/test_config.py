@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from server.__main__ import build_parser
-from server.config import ConfigError, load_config
+from coord.server.__main__ import build_parser
+from coord.server.config import ConfigError, load_config
 from tests.server.zk.jute_client import four_letter_word
 
 
@@ -50,7 +50,7 @@ def test_command_line_flag() -> None:
 @pytest.mark.slow
 async def test_coord_server_prints_and_serves_its_zk_port(tmp_path: Path) -> None:
     process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "server", "--port", "0", "--zk-port", "0", "--no-fsync",
+        [sys.executable, "-m", "coord.server", "--port", "0", "--zk-port", "0", "--no-fsync",
          "--data-dir", str(tmp_path / "data"), "--log-level", "WARNING"],
         stdout=subprocess.PIPE,
     )  # fmt: skip

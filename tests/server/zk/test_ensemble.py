@@ -9,10 +9,10 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from server.runtime.zk_port import ZkPort
-from server.testing import open_test_ensemble
-from server.zk import jute
-from server.zk.jute import ConnectResponse, PathWatchRequest, ZkOp
+from coord.server.runtime.zk_port import ZkPort
+from coord.server.testing import open_test_ensemble
+from coord.server.zk import jute
+from coord.server.zk.jute import ConnectResponse, PathWatchRequest, ZkOp
 from tests.server.zk.jute_client import OPEN_ACL, RawZk
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.zk.fourletter import NOT_SERVING, ConnectionInfo, ServerInfo, answer
+from coord.server.zk.fourletter import NOT_SERVING, ConnectionInfo, ServerInfo, answer
 
 INFO = ServerInfo(
     version="3.8.0-coord-0.1.0",

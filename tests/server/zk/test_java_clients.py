@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from client import Client
+from coord.client import Client
 from tests.conftest import RunningServer, start_server
 from tests.server.zk.proxy import TcpProxy
 

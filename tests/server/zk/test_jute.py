@@ -9,8 +9,8 @@ import pytest
 from coord.errors import FrameTooLargeError
 from coord.framing import NEED_DATA
 from coord.messages import Stat
-from server.zk import jute
-from server.zk.jute import (
+from coord.server.zk import jute
+from coord.server.zk.jute import (
     ACL,
     MAX_PACKET,
     ClientInfo,

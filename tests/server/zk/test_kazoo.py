@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import pytest
 import trio
 
-from client import Client, EventType, WatchStream
+from coord.client import Client, EventType, WatchStream
 from tests.conftest import RunningServer
 from tests.server.zk.proxy import TcpProxy
 

@@ -7,9 +7,9 @@ import struct
 import pytest
 import trio
 
-from client import Client
-from server.zk import jute
-from server.zk.jute import MAX_PACKET, PathWatchRequest, ZkOp
+from coord.client import Client
+from coord.server.zk import jute
+from coord.server.zk.jute import MAX_PACKET, PathWatchRequest, ZkOp
 from tests.conftest import RunningServer
 from tests.server.zk.jute_client import OPEN_ACL, RawZk, four_letter_word
 

@@ -19,8 +19,8 @@ from coord.errors import (
 )
 from coord.framing import NEED_DATA
 from coord.messages import PING_XID, PROTOCOL_VERSION, OpCode, Stat
-from server.zk import jute
-from server.zk.jute import (
+from coord.server.zk import jute
+from coord.server.zk.jute import (
     ConnectResponse,
     KeeperState,
     PathWatchRequest,
@@ -30,7 +30,7 @@ from server.zk.jute import (
     WatcherEvent,
     ZkOp,
 )
-from server.zk.translate import (
+from coord.server.zk.translate import (
     CoreRequest,
     FourLetterWord,
     Handshake,

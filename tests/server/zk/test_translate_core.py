@@ -15,10 +15,10 @@ from coord.acl import digest_credential
 from coord.errors import BadArgumentsError, NoNodeError, NoWatcherError
 from coord.framing import NEED_DATA
 from coord.messages import PING_XID
-from server.core import CoreConfig, ServerCore
-from server.identity import ConnectionIdentity
-from server.zk import jute
-from server.zk.jute import (
+from coord.server.core.identity import ConnectionIdentity
+from coord.server.core.replica import CoreConfig, ServerCore
+from coord.server.zk import jute
+from coord.server.zk.jute import (
     ConnectResponse,
     PathWatchRequest,
     Record,
@@ -26,7 +26,7 @@ from server.zk.jute import (
     WatcherEvent,
     ZkOp,
 )
-from server.zk.translate import CoreRequest, Handshake, ZkConnectionTranslator
+from coord.server.zk.translate import CoreRequest, Handshake, ZkConnectionTranslator
 from tests.server.zk.jute_client import (
     OPEN_ACL,
     connect_packet,

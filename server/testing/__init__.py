@@ -1,6 +1,6 @@
 """An in-process ensemble for your trio tests, with the faults to inject into it.
 
-    from server.testing import open_test_ensemble
+    from coord.server.testing import open_test_ensemble
 
     async def test_my_data_survives_a_leader_crash(autojump_clock):  # pytest-trio's fixture
         async with open_test_ensemble(3) as ensemble:
@@ -10,7 +10,7 @@
                 await ensemble.wait_for_leader()
                 assert (await zk.get("/app"))[0] == b"v1"
 
-What runs. Each member is the real server (server.runtime.member.EnsembleMember:
+What runs. Each member is the real server (coord.server.runtime.member.EnsembleMember:
 the same ServerCore, ZabPeer, Ready loops, client handling and recovery as
 `coord-server`), inside the caller's trio run. Only the edges are swapped:
 its disk is a `MemoryDisk` (the real log and snapshot formats, in memory), its
@@ -60,13 +60,13 @@ from typing import Any
 import trio
 from trio.testing import MemoryReceiveStream, memory_stream_one_way_pair
 
-from client import Client
-from server.config import EnsembleSpec, MemberSpec, ServerConfig
-from server.runtime.member import EnsembleMember
-from server.runtime.memory_disk import DEFAULT_SEGMENT_BYTES, MemoryDataDir, MemoryDisk
-from server.runtime.memory_peers import MemoryNetwork
-from server.runtime.standalone import Clock
-from server.zab.messages import Role
+from coord.client import Client
+from coord.server.config import EnsembleSpec, MemberSpec, ServerConfig
+from coord.server.runtime.member import EnsembleMember
+from coord.server.runtime.standalone import Clock
+from coord.server.testing.memory_disk import DEFAULT_SEGMENT_BYTES, MemoryDataDir, MemoryDisk
+from coord.server.testing.memory_peers import MemoryNetwork
+from coord.server.zab.messages import Role
 
 __all__ = ["InProcessEnsemble", "MemoryDisk", "MemoryNetwork", "open_test_ensemble"]
 

@@ -96,7 +96,7 @@ def local_ensemble_main(argv: list[str]) -> int:
                 [
                     sys.executable,
                     "-m",
-                    "server",
+                    "coord.server",
                     "--config",
                     str(config),
                     "--id",

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from coord.acl import OPEN_ACL_UNSAFE
 from coord.messages import CreateMode
-from server.acls import AclList
-from server.tree import Znode
+from coord.server.core.acls import AclList
+from coord.server.core.tree import Znode
 
 
 @dataclass(slots=True)

@@ -14,7 +14,7 @@ In an ensemble, `ready.txns` are proposals for the atomic broadcast instead,
 `ready.peer_messages` go to other members, and the runtime calls
 `apply_committed(txns)` with what the broadcast commits.
 
-Who decides writes. Exactly one member holds a `Sequencer` (server.sequencer):
+Who decides writes. Exactly one member holds a `Sequencer` (coord.server.core.sequencer):
 the standalone server, or the established leader. It prepares writes into
 txns against the pending state and owns the session leases. Every other
 member forwards its clients' writes (and the session touches it saw) to the
@@ -63,15 +63,16 @@ from coord.messages import (
     event_to_wire,
     parse_request_body,
 )
-from server.acls import AclList, AuthIds, authenticate, authorized
-from server.dedupe import WriteResults
-from server.identity import UNKNOWN, ConnectionIdentity
-from server.prep import MultiFailed, Preparer
-from server.reads import evaluate_read, set_watches
-from server.sequencer import CREATE_SESSION, AlreadyApplied, AlreadyPending, Sequencer
-from server.sessions import SessionTracker
-from server.tree import ApplyResult, DataTree
-from server.txn import (
+from coord.server.core.acls import AclList, AuthIds, authenticate, authorized
+from coord.server.core.dedupe import WriteResults
+from coord.server.core.forwarding import ForwardReply, ForwardRequest, PeerOutput, SessionTouches
+from coord.server.core.identity import UNKNOWN, ConnectionIdentity
+from coord.server.core.prep import MultiFailed, Preparer
+from coord.server.core.reads import evaluate_read, set_watches
+from coord.server.core.sequencer import CREATE_SESSION, AlreadyApplied, AlreadyPending, Sequencer
+from coord.server.core.sessions import SessionTracker
+from coord.server.core.tree import ApplyResult, DataTree
+from coord.server.core.txn import (
     CheckTxn,
     CloseSessionTxn,
     CreateSessionTxn,
@@ -82,48 +83,13 @@ from server.txn import (
     Txn,
     TxnBody,
 )
-from server.watches import WatchManager
+from coord.server.core.watches import WatchManager
 
 log = logging.getLogger(__name__)
 
 _WRITE_OPS = WRITE_OPS | {OpCode.SYNC}
 """Requests that go through the sequencer and the quorum. SYNC is one: it is a no-op
 txn, so a read after it on the same session sees every write committed before it."""
-
-
-@dataclass(frozen=True, slots=True)
-class ForwardRequest:
-    """A follower's client write, sent to the leader to be sequenced."""
-
-    origin: int
-    session_id: int
-    xid: int
-    op: int
-    body: Any
-    auth: tuple[tuple[str, str], ...] = ()
-    """The ACL ids of the client's connection on the follower: the leader checks with them."""
-
-
-@dataclass(frozen=True, slots=True)
-class ForwardReply:
-    """The leader refused a forwarded write: the reply frame's err and result."""
-
-    session_id: int
-    xid: int
-    err: int
-    result: Any
-    zxid: int = 0
-    """For a retry of a write applied before (err 0): the zxid that applied it."""
-
-
-@dataclass(frozen=True, slots=True)
-class SessionTouches:
-    """Sessions a follower heard from since its last report: the leader renews their leases."""
-
-    session_ids: tuple[int, ...]
-
-
-PeerOutput = ForwardRequest | ForwardReply | SessionTouches
 
 
 @dataclass(slots=True)

@@ -3,11 +3,11 @@
 `MemoryDisk` is the device: the bytes a member has made durable (log segments,
 snapshots, the epochs). It outlives the servers that use it, so a test can
 crash a member and start a new one on the same disk. `MemoryDataDir` is the
-server's view of it, with `DataDir`'s methods and meaning (server.runtime.disk),
+server's view of it, with `DataDir`'s methods and meaning (coord.server.runtime.disk),
 and it never blocks: the runtime calls it inline, not in a worker thread,
 which is what lets a trio MockClock drive a whole ensemble.
 
-The bytes are the real formats (server.storage: records with CRCs, the txn
+The bytes are the real formats (coord.server.storage: records with CRCs, the txn
 codec, snapshots), written and read back by the same rules as on a real disk:
 recovery loads the newest valid snapshot and replays the segments after it,
 a torn tail is cut, a corrupt record stops start-up. So a restart in a test
@@ -30,12 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from server.runtime.disk import DataDirLocked, Recovered, StorageError
-from server.storage.codec import TxnDecodeError, decode_txn, encode_txn, peek_zxid
-from server.storage.records import LOG_MAGIC, ScanEnd, encode_record, scan
-from server.storage.snapshot import LoadedSnapshot, SnapshotError, load_snapshot
-from server.tree import ApplyResult, DataTree
-from server.txn import Txn
+from coord.server.core.tree import ApplyResult, DataTree
+from coord.server.core.txn import Txn
+from coord.server.runtime.disk import DataDirLocked, Recovered, StorageError
+from coord.server.storage.codec import TxnDecodeError, decode_txn, encode_txn, peek_zxid
+from coord.server.storage.records import LOG_MAGIC, ScanEnd, encode_record, scan
+from coord.server.storage.snapshot import LoadedSnapshot, SnapshotError, load_snapshot
 
 log = logging.getLogger(__name__)
 

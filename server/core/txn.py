@@ -1,6 +1,6 @@
 """The transactions the log carries: what a prepared write does, decided once.
 
-A txn is produced by the preparer (server.prep) from a request and the pending
+A txn is produced by the preparer (coord.server.core.prep) from a request and the pending
 state, and applied by the DataTree on every replica. Everything the apply step
 needs is in the txn (the sequential name is already chosen, the parent's
 cversion already known, the time already read), so applying is deterministic:

@@ -4,7 +4,7 @@ Pure functions over a DataTree and a WatchManager. Reads are served by the
 member the client is connected to; they never wait for the leader.
 
 ACLs are checked where ZooKeeper checks them, against the ids of the asking
-connection (server.acls), before any watch is set: READ for get_data,
+connection (coord.server.core.acls), before any watch is set: READ for get_data,
 get_children, check and the number of children; READ or ADMIN for get_acls
 (a reader without ADMIN sees digest ids as "user:x"); nothing for exists,
 sync, the watch ops and get_ephemerals. A refused read sets no watch.
@@ -49,9 +49,9 @@ from coord.messages import (
     WatcherType,
     parse_request_body,
 )
-from server.acls import READ_OR_ADMIN, AuthIds, authorized, check, redact
-from server.tree import DataTree, Znode
-from server.watches import WatchManager
+from coord.server.core.acls import READ_OR_ADMIN, AuthIds, authorized, check, redact
+from coord.server.core.tree import DataTree, Znode
+from coord.server.core.watches import WatchManager
 
 
 def evaluate_read(

@@ -1,6 +1,6 @@
 """DataTree: the znode tree, changed only by applying committed txns.
 
-The tree never decides anything: the preparer (server.prep) already checked
+The tree never decides anything: the preparer (coord.server.core.prep) already checked
 versions, chose sequential names and read the time, so `apply` just carries a
 txn out and reports what changed as watch triggers (`(EventType, path)` pairs)
 for the caller to route. The tree calls no watcher itself.
@@ -21,8 +21,8 @@ from coord import paths
 from coord.acl import OPEN_ACL_UNSAFE
 from coord.errors import NodeExistsError, NoNodeError
 from coord.messages import CreateMode, EventType, Stat
-from server.acls import AclInterner, AclList
-from server.txn import (
+from coord.server.core.acls import AclInterner, AclList
+from coord.server.core.txn import (
     CheckTxn,
     CloseSessionTxn,
     CreateSessionTxn,

@@ -48,11 +48,11 @@ from coord.messages import (
     SetACLRequest,
     SetDataRequest,
 )
-from server.acls import AuthIds, check, fixup_acl
-from server.nodeview import NodeView, copy_view
-from server.reads import entry_cost
-from server.tree import DataTree
-from server.txn import (
+from coord.server.core.acls import AuthIds, check, fixup_acl
+from coord.server.core.nodeview import NodeView, copy_view
+from coord.server.core.reads import entry_cost
+from coord.server.core.tree import DataTree
+from coord.server.core.txn import (
     CheckTxn,
     CloseSessionTxn,
     CreateTxn,

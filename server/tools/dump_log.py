@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TextIO
 
-from server.storage.codec import TxnDecodeError, decode_txn
-from server.storage.records import LOG_MAGIC, ScanEnd, scan
-from server.storage.snapshot import SnapshotError, load_snapshot
-from server.txn import CreateSessionTxn, Txn, TxnBody
+from coord.server.core.txn import CreateSessionTxn, Txn, TxnBody
+from coord.server.storage.codec import TxnDecodeError, decode_txn
+from coord.server.storage.records import LOG_MAGIC, ScanEnd, scan
+from coord.server.storage.snapshot import SnapshotError, load_snapshot
 
 HIDDEN = "<hidden>"
 """What stands for a session password in the output: a dump is pasted into bug reports,

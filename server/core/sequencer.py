@@ -3,7 +3,7 @@
 Exactly one member decides at a time: the standalone server, or the
 established leader of an ensemble. The sequencer turns write requests
 (from the leader's own clients, or forwarded by followers) into txns with the
-next zxids, checked against the pending state (server.prep); it holds every
+next zxids, checked against the pending state (coord.server.core.prep); it holds every
 session's lease and turns an expired lease into a close txn; it reaps empty
 containers and expired TTL nodes. Its txns are *proposals*: they take effect
 only when the broadcast commits them and every member applies them.
@@ -21,12 +21,12 @@ from typing import Any
 from coord import paths
 from coord.errors import KeeperError, SessionExpiredError
 from coord.messages import MultiRequest, OpCode, SyncRequest, parse_multi_ops
-from server.acls import AuthIds
-from server.dedupe import WriteResults
-from server.prep import Preparer
-from server.sessions import SessionTracker
-from server.tree import ApplyResult, DataTree
-from server.txn import (
+from coord.server.core.acls import AuthIds
+from coord.server.core.dedupe import WriteResults
+from coord.server.core.prep import Preparer
+from coord.server.core.sessions import SessionTracker
+from coord.server.core.tree import ApplyResult, DataTree
+from coord.server.core.txn import (
     CheckTxn,
     CloseSessionTxn,
     CreateSessionTxn,

@@ -2,10 +2,10 @@
 
 `MemoryNetwork` is the wire: it knows which members are listening and which
 links a partition cuts. Each member gets a `MemoryPeerNetwork`, with the
-interface of the TCP `PeerNetwork` (server.runtime.peers): `serve` in the
+interface of the TCP `PeerNetwork` (coord.server.runtime.peers): `serve` in the
 member's nursery, `send(peer, message)` from anywhere in it.
 
-A message still goes through the wire format: it is encoded (server.zab.codec,
+A message still goes through the wire format: it is encoded (coord.server.zab.codec,
 then length-prefixed frames, fragments if it is big) when sent, and framed,
 reassembled, checked and decoded again by the
 receiver's own task before the receiver sees it, so an encoding bug shows up
@@ -23,9 +23,9 @@ from collections.abc import Iterable
 import trio
 
 from coord.errors import ProtocolError
-from server.config import EnsembleSpec
-from server.runtime.peers import PEER_QUEUE, Deliver, PeerStream
-from server.zab.codec import FragmentBudget, PeerDecodeError, WireMessage, encode_wire
+from coord.server.config import EnsembleSpec
+from coord.server.runtime.peers import PEER_QUEUE, Deliver, PeerStream
+from coord.server.zab.codec import FragmentBudget, PeerDecodeError, WireMessage, encode_wire
 
 log = logging.getLogger(__name__)
 
