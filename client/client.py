@@ -481,6 +481,7 @@ class Client:
         self._password = response.password
         self._negotiated_timeout = response.timeout_ms / 1000
         self._host = host
+        self._protocol.requests.abandon_queued(OpCode.SET_WATCHES)
         lists = self._protocol.watches.set_watches()
         if lists:
             bodies = split_set_watches(lists, self._protocol.last_zxid, SET_WATCHES_BUDGET)

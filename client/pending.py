@@ -138,6 +138,19 @@ class RequestTable:
     def queued(self) -> int:
         return len(self._outbox)
 
+    def abandon_queued(self, op: int) -> int:
+        """Abandon every call of `op` still in the outbox; returns how many.
+
+        A reconnect queues a fresh SET_WATCHES: one left unsent by the connection
+        before would re-register stale watches and fire their events twice.
+        """
+        count = 0
+        for call in self._outbox:
+            if call.op == op and not call.abandoned:
+                call.abandoned = True
+                count += 1
+        return count
+
     def take_batch(self, limit: int | None = None) -> list[Call]:
         """Move up to `limit` wanted calls from the outbox to in-flight, giving them xids."""
         batch: list[Call] = []

@@ -127,7 +127,16 @@ class _Slot:
 
 
 class _Connection:
-    __slots__ = ("auth", "certificate", "closed", "closing", "conn_id", "session_id", "slots")
+    __slots__ = (
+        "auth",
+        "certificate",
+        "closed",
+        "closing",
+        "conn_id",
+        "sent_zxid",
+        "session_id",
+        "slots",
+    )
 
     def __init__(self, conn_id: int, identity: ConnectionIdentity) -> None:
         self.conn_id = conn_id
@@ -138,6 +147,8 @@ class _Connection:
         self.slots: deque[_Slot] = deque()
         self.closed = False
         self.closing = False
+        self.sent_zxid = 0
+        """The highest zxid of a frame sent on this connection."""
 
 
 @dataclass(slots=True)
@@ -643,6 +654,10 @@ class ServerCore:
                 return
             if slot.reply is None:
                 slot.reply = self._read(conn, slot)
+            elif type(slot.reply) is list and slot.reply[1] < conn.sent_zxid:
+                # Decided early (an error at submit, a retry's first result) and sent
+                # behind later frames: the zxids a client sees never go back.
+                slot.reply[1] = conn.sent_zxid
             slots.popleft()
             self._emit(conn.conn_id, slot.reply)
 
@@ -698,6 +713,11 @@ class ServerCore:
         conn = self._connections.get(conn_id)
         if conn is not None and not conn.closed:
             self._messages.append((conn_id, frame))
+            if type(frame) is list:
+                if frame[1] > conn.sent_zxid:
+                    conn.sent_zxid = frame[1]
+            elif frame.get("zxid", 0) > conn.sent_zxid:  # a connect response
+                conn.sent_zxid = frame["zxid"]
 
     def _close(self, conn: _Connection) -> None:
         if not conn.closed:

@@ -1,0 +1,472 @@
+"""One seeded run of the whole-member simulator: members, network, clients, faults, checks.
+
+A step is 10 ms of true time. In each step: peer packets and client frames
+that are due arrive; each member's clock runs on (at its own rate, with
+jumps) and ticks when a tick is due; slow Readys make progress and every
+member carries out its Readys; clients read what arrived and send what they
+decide; faults strike; the checkers run.
+
+`run_seed(seed)` has a safety phase under the seed's faults, then a
+liveness phase: the network heals, every member restarts, faults stop, and
+the clients go quiet; by its end a leader must serve, every member's tree
+must be the chain's head, and some write made in the liveness phase must
+have succeeded.
+"""
+
+from __future__ import annotations
+
+import random
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from coord.messages import parse_connect
+from coord.server.core.identity import UNKNOWN
+from coord.server.core.txn import Txn
+from coord.server.sim.checks import History, Violation
+from coord.server.sim.client import SimClient
+from coord.server.sim.model import tree_digest
+from coord.server.sim.net import ClientConnection, Network, through_msgpack
+from coord.server.sim.node import SimMember
+from coord.server.zab.codec import WireMessage
+from coord.server.zab.messages import Role
+
+STEP_MS = 10
+
+
+@dataclass
+class Faults:
+    drop: float = 0.0
+    crash: float = 0.0
+    restart: float = 0.05
+    partition: float = 0.0
+    heal: float = 0.02
+    clock_jump: float = 0.0
+    slow_disk: float = 0.0
+    slow_steps: int = 5
+    torn: float = 0.0
+    disconnect: float = 0.0
+    stall: float = 0.0
+
+
+@dataclass
+class SimConfig:
+    seed: int
+    voters: int = 3
+    observers: int = 0
+    clients: int = 3
+    max_history: int = 100_000
+    drift: float = 0.0
+    faults: Faults = field(default_factory=Faults)
+    safety_steps: int = 1500
+    liveness_steps: int = 1500
+
+    @classmethod
+    def from_seed(cls, seed: int) -> SimConfig:
+        rng = random.Random(seed * 7919 + 1)
+
+        def some(rate: float) -> float:
+            return rate * rng.random() if rng.random() < 0.7 else 0.0
+
+        faults = Faults(
+            drop=some(0.02),
+            crash=some(0.002),
+            partition=some(0.004),
+            clock_jump=some(0.004),
+            slow_disk=some(0.2),
+            torn=some(0.05),
+            disconnect=some(0.004),
+            stall=some(0.001),
+        )
+        return cls(
+            seed,
+            voters=rng.choice([3, 3, 5]),
+            observers=rng.choice([0, 0, 1]),
+            clients=rng.randint(2, 5),
+            max_history=rng.choice([100_000, 100_000, 30, 8]),
+            drift=rng.choice([0.0, 0.02, 0.05]),
+            faults=faults,
+        )
+
+
+@dataclass
+class Result:
+    seed: int
+    ok: bool
+    failure: str = ""
+    trace: list[str] = field(default_factory=list)
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+class World:
+    def __init__(self, config: SimConfig, *, trace: bool = False) -> None:
+        self.config = config
+        self.rng = random.Random(config.seed)
+        voters = frozenset(range(1, config.voters + 1))
+        observers = frozenset(range(config.voters + 1, config.voters + 1 + config.observers))
+        self.ids = sorted(voters | observers)
+        self.voters = voters
+        self.members: dict[int, SimMember] = {
+            i: SimMember(
+                i,
+                voters,
+                observers,
+                self.rng,
+                max_history=config.max_history,
+                on_commit=self._committed,
+                clock_rate=1 + self.rng.uniform(-config.drift, config.drift),
+            )
+            for i in self.ids
+        }
+        self.network = Network(self.rng, frozenset(self.ids))
+        self.network.drop = config.faults.drop
+        self.history = History(voters)
+        self.history.disks = self._durable
+        self.clients = [SimClient(i + 1, self.rng, self.history) for i in range(config.clients)]
+        self.connections: dict[int, ClientConnection] = {}
+        self.conn_of_client: dict[int, int] = {}
+        self._next_conn = 1
+        self.time = 0
+        self.trace: list[str] | None = [] if trace else None
+        self.counts: dict[str, int] = {}
+        self.faults = config.faults
+        for member in self.members.values():
+            member.boot()
+
+    # -- bookkeeping -------------------------------------------------------------------
+
+    def _note(self, text: str) -> None:
+        if self.trace is not None:
+            self.trace.append(f"{self.time} {text}")
+
+    def _count(self, name: str) -> None:
+        self.counts[name] = self.counts.get(name, 0) + 1
+
+    def _committed(self, member_id: int, txns: list[Txn]) -> None:
+        """A member commits `txns`: its log before them is committed too.
+
+        A member applies what its log holds when it starts (recovery replays it
+        all), so txns that commit while it is down, or through its own sync as a
+        new leader, never pass through a Ready's commit there. Committing a txn
+        commits the log before it, so that part joins the chain first (from a
+        member that took a snapshot past it, the part comes from the leader).
+        """
+        head, first = self.history.model.last_zxid, txns[0].zxid
+        if first > head:
+            sources = [self.members[member_id]]
+            leader = self.serving_leader()
+            if sources[0].disk.snapshot_zxid > head and leader is not None:
+                sources.append(self.members[leader])
+            before = {t.zxid: t for m in sources for t in m.disk.log if head < t.zxid < first}
+            txns = [before[z] for z in sorted(before)] + txns
+        self.history.committed(member_id, txns)
+
+    def _lives(self) -> dict[int, int]:
+        return {i: m.incarnation for i, m in self.members.items()}
+
+    def _durable(self) -> dict[int, set[int]]:
+        out: dict[int, set[int]] = {}
+        for i, member in self.members.items():
+            disk = member.disk
+            zxids = {t.zxid for t in disk.log}
+            if disk.snapshot is not None:
+                zxids |= {z for z in self.history.chain if z <= disk.snapshot_zxid}
+            out[i] = zxids
+        return out
+
+    @property
+    def now_ms(self) -> int:
+        return self.time * STEP_MS
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def step(self, *, faults: bool = True) -> None:
+        self.time += 1
+        self.history.now_ms = self.now_ms
+        lives = self._lives()
+        up = {i for i, m in self.members.items() if m.up}
+        for source, target, message in self.network.due(self.time, lives, up):
+            core = self.members[target].core
+            assert core is not None
+            core.receive(source, message, self.members[target].now_ms)
+        self._frames_to_members()
+        for member_id in self.ids:
+            member = self.members[member_id]
+            member.advance_clock(STEP_MS)
+            if member.core is None:
+                continue
+            for _ in range(member.due_ticks()):
+                member.core.tick(member.now_ms)
+            member.progress(self._sender(member_id))
+            self._pump(member_id)
+        self._frames_to_clients()
+        for client in self.clients:
+            self._client_acts(client)
+        for member_id in self.ids:
+            self._pump(member_id)
+        if faults:
+            self._faults()
+        if self.time % 25 == 0:
+            self._check_trees()
+
+    def _sender(self, member_id: int) -> Any:
+        def send(target: int, message: WireMessage) -> None:
+            self.network.send(self.time, member_id, target, message, self._lives())
+
+        return send
+
+    def _pump(self, member_id: int) -> None:
+        member = self.members[member_id]
+        core = member.core
+        if core is None:
+            return
+
+        def deliver(frames: list[tuple[int, Any]], closes: list[int]) -> None:
+            for conn_id, frame in frames:
+                conn = self.connections.get(conn_id)
+                if conn is not None and conn.open:
+                    conn.to_client.append((self._arrival(conn.to_client), through_msgpack(frame)))
+            for conn_id in closes:
+                conn = self.connections.get(conn_id)
+                if conn is not None and conn.open:
+                    conn.closing = True
+
+        member.pump(self._sender(member_id), deliver, self.faults.slow_disk, self.faults.slow_steps)
+
+    def _arrival(self, queue: list[tuple[int, Any]]) -> int:
+        """When a frame sent now arrives: a step or two later, never before the one ahead."""
+        at = self.time + self.rng.randint(1, 2)
+        return max(at, queue[-1][0]) if queue else at
+
+    def _frames_to_members(self) -> None:
+        for conn in list(self.connections.values()):
+            if not conn.open:
+                continue
+            member = self.members[conn.member]
+            if member.core is None or member.incarnation != conn.member_life:
+                self._end(conn, member_side=False)
+                continue
+            for frame in conn.take(conn.to_member, self.time):
+                replica = member.core.replica
+                if not conn.handshake_sent:
+                    conn.handshake_sent = True
+                    replica.connect(
+                        conn.conn_id,
+                        parse_connect(frame),
+                        now_ms=member.now_ms,
+                        password=self.rng.randbytes(16),
+                        identity=UNKNOWN,
+                    )
+                else:
+                    xid, op, body = frame
+                    replica.request(conn.conn_id, xid, op, body, now_ms=member.now_ms)
+
+    def _frames_to_clients(self) -> None:
+        for conn in list(self.connections.values()):
+            if not conn.open:
+                continue
+            client = self.clients[conn.client - 1]
+            for frame in conn.take(conn.to_client, self.time):
+                if not client.connected and client.member == conn.member:
+                    if not client.on_connect_response(frame, self.now_ms):
+                        self._end(conn, member_side=False)
+                        break
+                    self._note(f"client {client.client_id} session {client.session_id:#x} "
+                               f"on member {conn.member}")  # fmt: skip
+                elif not client.receive(frame, self.now_ms):
+                    self._end(conn, member_side=False)
+                    break
+            if conn.open and conn.closing and not conn.to_client:
+                self._end(conn, member_side=True)
+
+    def _end(self, conn: ClientConnection, *, member_side: bool) -> None:
+        """The connection is over, for both ends."""
+        if not conn.open:
+            return
+        conn.open = False
+        self.connections.pop(conn.conn_id, None)
+        member = self.members[conn.member]
+        if not member_side and member.core is not None and member.incarnation == conn.member_life:
+            member.core.replica.connection_lost(conn.conn_id)
+        client = self.clients[conn.client - 1]
+        if self.conn_of_client.get(client.client_id) == conn.conn_id:
+            del self.conn_of_client[client.client_id]
+            client.connection_lost()
+
+    def _client_acts(self, client: SimClient) -> None:
+        now = self.now_ms
+        if now < client.silent_until_ms:
+            return
+        conn_id = self.conn_of_client.get(client.client_id)
+        conn = self.connections.get(conn_id) if conn_id is not None else None
+        if client.take_closed() and conn is not None:
+            self._end(conn, member_side=False)
+            conn = None
+        if conn is None:
+            self._open(client)
+            return
+        if not client.connected:
+            if now - conn.opened_at * STEP_MS > client.timeout_ms // 3:
+                self._end(conn, member_side=False)  # no answer to the handshake: next member
+            return
+        if client.wants_new_member(now):
+            self._note(f"client {client.client_id} gives up on member {conn.member}")
+            self._end(conn, member_side=False)
+            return
+        for frame in client.frames_to_send(now):
+            conn.to_member.append((self._arrival(conn.to_member), through_msgpack(frame)))
+
+    def _open(self, client: SimClient) -> None:
+        member_id = self.rng.choice(self.ids)
+        member = self.members[member_id]
+        conn = ClientConnection(
+            self._next_conn, client.client_id, member_id, member.incarnation, opened_at=self.time
+        )
+        self._next_conn += 1
+        self.connections[conn.conn_id] = conn
+        self.conn_of_client[client.client_id] = conn.conn_id
+        client.member = member_id
+        client.last_sent_ms = self.now_ms
+        conn.to_member.append((self.time + 1, through_msgpack(client.handshake())))
+
+    # -- faults ----------------------------------------------------------------------------
+
+    def _faults(self) -> None:
+        f, rng = self.faults, self.rng
+        for member_id in self.ids:
+            member = self.members[member_id]
+            torn = member.busy and f.torn and rng.random() < f.torn
+            if member.up and (torn or (f.crash and rng.random() < f.crash)):
+                self.crash(member_id)
+            elif not member.up and rng.random() < f.restart:
+                self.restart(member_id)
+        if not self.network.sides and f.partition and rng.random() < f.partition:
+            self.network.partition()
+            self._count("partitions")
+            self._note(f"partition {[sorted(s) for s in self.network.sides]}")
+        elif self.network.sides and rng.random() < f.heal:
+            self.network.heal()
+            self._note("heal")
+        if f.clock_jump and rng.random() < f.clock_jump:
+            member = self.members[rng.choice(self.ids)]
+            jump = rng.randint(1, 30) * 100
+            member.jump_clock(jump)
+            self._count("clock_jumps")
+            self._note(f"clock jump member {member.member_id} +{jump} ms")
+        for client in self.clients:
+            conn_id = self.conn_of_client.get(client.client_id)
+            if conn_id is not None and f.disconnect and rng.random() < f.disconnect:
+                self._count("disconnects")
+                self._note(f"disconnect client {client.client_id}")
+                self._end(self.connections[conn_id], member_side=False)
+            if f.stall and rng.random() < f.stall:
+                client.silent_until_ms = self.now_ms + rng.randint(1, 3) * client.timeout_ms
+                self._count("stalls")
+                self._note(f"stall client {client.client_id} until {client.silent_until_ms}")
+
+    def crash(self, member_id: int) -> None:
+        member = self.members[member_id]
+        if member.busy:
+            self._count("torn_readys")
+        member.crash()
+        self._count("crashes")
+        self._note(f"crash member {member_id}")
+        for conn in list(self.connections.values()):
+            if conn.member == member_id:
+                self._end(conn, member_side=True)
+
+    def restart(self, member_id: int) -> None:
+        self.members[member_id].boot()
+        self._count("restarts")
+        self._note(f"restart member {member_id}")
+
+    # -- checks ------------------------------------------------------------------------------
+
+    def _check_trees(self) -> None:
+        for member_id in self.ids:
+            core = self.members[member_id].core
+            if core is not None:
+                self.history.check_tree(member_id, core.replica.tree)
+
+    def serving_leader(self) -> int | None:
+        for member_id in self.ids:
+            core = self.members[member_id].core
+            if core is not None and core.zab.role is Role.LEADING and core.replica.serving:
+                return member_id
+        return None
+
+    def converged(self) -> bool:
+        head = self.history.model.last_zxid
+        for member in self.members.values():
+            if member.core is None or member.core.replica.tree.last_zxid != head:
+                return False
+        return True
+
+
+def run_seed(seed: int, *, config: SimConfig | None = None, trace: bool = False) -> Result:
+    config = config or SimConfig.from_seed(seed)
+    world = World(config, trace=trace)
+    try:
+        for _ in range(config.safety_steps):
+            world.step()
+        world.network.heal()
+        world.network.drop = 0.0
+        for member_id in world.ids:
+            if not world.members[member_id].up:
+                world.restart(member_id)
+        acked_before = len(world.history.acked)
+        for client in world.clients:
+            client.silent_until_ms = 0
+        quiet_at = config.liveness_steps * 2 // 3
+        for i in range(config.liveness_steps):
+            if i == quiet_at:
+                for client in world.clients:
+                    client.pipeline = 0
+            world.step(faults=False)
+        world._check_trees()
+        if world.serving_leader() is None:
+            raise Violation("no leader serves at the end of the liveness phase")
+        if len(world.history.acked) == acked_before:
+            raise Violation("no write succeeded in the liveness phase")
+        if not world.converged():
+            heads = {i: (m.core.replica.tree.last_zxid if m.core else None)
+                     for i, m in world.members.items()}  # fmt: skip
+            raise Violation(
+                f"members did not converge on {world.history.model.last_zxid:#x}: {heads}"
+            )
+        for member_id, member in world.members.items():
+            assert member.core is not None
+            if tree_digest(member.core.replica.tree) != world.history.model.digest:
+                raise Violation(f"member {member_id}'s final tree differs from the chain's")
+        for zxid in world.history.acked:
+            world.history._durable_on_quorum(zxid)
+    except Exception as exc:  # a checker's Violation, or anything a core raised
+        text = (
+            str(exc)
+            if isinstance(exc, Violation)
+            else "".join(traceback.format_exception(exc)[-6:])
+        )
+        return Result(
+            seed, False, f"seed {seed}, step {world.time}: {text}", world.trace or [], _stats(world)
+        )
+    return Result(seed, True, "", world.trace or [], _stats(world))
+
+
+def _stats(world: World) -> dict[str, int]:
+    history = world.history
+    stats = {
+        "steps": world.time,
+        "acked_writes": len(history.acked),
+        "chain": len(history.chain),
+        "reads_checked": history.reads_checked,
+        "sync_reads": history.sync_reads,
+        "events": history.events,
+        "sessions_expired": history.expired,
+        "delivered": world.network.delivered,
+        "dropped": world.network.dropped,
+        "torn_writes": sum(m.torn_writes for m in world.members.values()),
+        "snapshots_installed": sum(m.snapshots_installed for m in world.members.values()),
+        "truncations": sum(m.truncations for m in world.members.values()),
+    }
+    stats.update(world.counts)
+    return stats
