@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -37,6 +37,7 @@ from server.storage.codec import decode_txn, encode_txn
 from server.storage.records import LOG_MAGIC, encode_record, scan
 from server.storage.recovery import (
     SEGMENT_PREFIX,
+    SNAPSHOT_PREFIX,
     TEMP_SUFFIX,
     DiskFiles,
     FileChange,
@@ -73,6 +74,29 @@ class MemoryDisk:
     """Zab's (acceptedEpoch, currentEpoch) once saved."""
     locked: bool = False
     """Held by the running server; a crash releases it, as the OS releases a flock."""
+
+    @classmethod
+    def from_files(cls, name: str, files: Mapping[str, bytes]) -> MemoryDisk:
+        """A disk holding `files`, by the names DataDir gives them: segments, snapshots and
+        `*.tmp`. A test can so set up any state a real data directory can be left in."""
+        disk = cls(name)
+        for file_name, data in files.items():
+            if file_name.endswith(TEMP_SUFFIX):
+                disk.temp_files[file_name] = data
+            elif (first := zxid_in_name(file_name, SEGMENT_PREFIX)) is not None:
+                disk.segments[first] = bytearray(data)
+            elif (zxid := zxid_in_name(file_name, SNAPSHOT_PREFIX)) is not None:
+                disk.snapshots[zxid] = data
+            else:
+                raise ValueError(f"a memory disk holds no file named {file_name!r}")
+        return disk
+
+    def files(self) -> dict[str, bytes]:
+        """The disk as the files a data directory would hold (the epochs aside)."""
+        out = {segment_name(first): bytes(data) for first, data in self.segments.items()}
+        out.update((snapshot_name(zxid), data) for zxid, data in self.snapshots.items())
+        out.update(self.temp_files)
+        return out
 
     def last_zxid(self) -> int:
         """The last txn held, in the log or (with an empty log) in the newest snapshot."""

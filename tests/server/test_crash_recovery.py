@@ -28,7 +28,7 @@ from trio.testing import MockClock
 from server.runtime.disk import DataDir, Storage
 from server.runtime.memory_disk import MemoryDataDir, MemoryDisk
 from server.storage.records import LOG_MAGIC
-from server.storage.recovery import segment_name, snapshot_name, zxid_in_name
+from server.storage.recovery import snapshot_name
 from server.storage.snapshot import SNAP_MAGIC, snapshot_chunks
 from server.testing import open_test_ensemble
 from server.tree import DataTree
@@ -100,25 +100,12 @@ class RealDevice:
 class MemoryDevice:
     @staticmethod
     def open(files: Files) -> Storage:
-        disk = MemoryDisk("d")
-        for name, data in files.items():
-            if name.endswith(".tmp"):
-                disk.temp_files[name] = data
-            elif (first := zxid_in_name(name, "log.")) is not None:
-                disk.segments[first] = bytearray(data)
-            elif (zxid := zxid_in_name(name, "snapshot.")) is not None:
-                disk.snapshots[zxid] = data
-            else:
-                raise AssertionError(f"a memory disk holds no {name}")
-        return MemoryDataDir(disk, segment_bytes=SEGMENT_BYTES)
+        return MemoryDataDir(MemoryDisk.from_files("d", files), segment_bytes=SEGMENT_BYTES)
 
     @staticmethod
     def files(storage: Storage) -> Files:
         assert isinstance(storage, MemoryDataDir)
-        disk = storage.disk
-        out = {segment_name(first): bytes(data) for first, data in disk.segments.items()}
-        out.update({snapshot_name(zxid): data for zxid, data in disk.snapshots.items()})
-        return {**out, **disk.temp_files}
+        return storage.disk.files()
 
 
 @pytest.fixture(params=["real", "memory"])

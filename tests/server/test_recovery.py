@@ -103,6 +103,10 @@ class Case:
 
 C_TORN = _segment(C)[:-3]
 C_FLIPPED = _flipped(_segment(C), _offset_of(C, 1) + HEADER.size + 2)
+C_LAST = _offset_of(C, 3)
+C_ZEROED = _segment(C)[: C_LAST + HEADER.size + 3] + bytes(
+    len(_segment(C)) - C_LAST - HEADER.size - 3
+)
 OVERSIZED = HEADER.pack(MAX_RECORD_SIZE + 1, 0) + b"x" * 20
 
 CASES = [
@@ -158,6 +162,11 @@ CASES = [
          {**LOG, B_NAME: _segment(B)[:-3]}, truncate_corrupt=True, replayed=Z[:7],
          changes={B_NAME: _offset_of(B, 3), C_NAME: None}, forced=True,
          lost=len(_segment(B)) - 3 - _offset_of(B, 3) + len(_segment(C))),
+    Case("an append only partly on the disk (the rest zeros) is a torn tail",
+         {**LOG, C_NAME: C_ZEROED}, replayed=Z[:11], changes={C_NAME: C_LAST},
+         lost=len(C_ZEROED) - C_LAST),
+    Case("a bad CRC in the last record, ending in a non-zero byte, is corruption",
+         {**LOG, C_NAME: _flipped(_segment(C), C_LAST + HEADER.size + 2)}, error="CRC mismatch"),
     Case("a bad CRC with records after it stops start-up, naming file and offset",
          {**LOG, C_NAME: C_FLIPPED}, error=rf"{C_NAME} at offset {_offset_of(C, 1)}: CRC"),
     Case("... which the operator may truncate",
@@ -261,22 +270,11 @@ def test_zxid_in_name(name: str, prefix: str, zxid: int | None) -> None:
 # -- the same rows through both disks ------------------------------------------------------
 
 
-def _memory_disk(files: dict[str, bytes]) -> MemoryDisk:
-    disk = MemoryDisk("d")
-    for name, data in files.items():
-        if name.endswith(".tmp"):
-            disk.temp_files[name] = data
-        elif (first := zxid_in_name(name, "log.")) is not None:
-            disk.segments[first] = bytearray(data)
-        elif (zxid := zxid_in_name(name, "snapshot.")) is not None:
-            disk.snapshots[zxid] = data
-    return disk
-
-
-def _memory_files(disk: MemoryDisk) -> dict[str, bytes]:
-    out = {segment_name(first): bytes(data) for first, data in disk.segments.items()}
-    out.update({snapshot_name(zxid): data for zxid, data in disk.snapshots.items()})
-    return {**out, **disk.temp_files}
+def _held(name: str) -> bool:
+    """Whether a memory disk can hold a file of this name (it has no LOCK or notes)."""
+    return name.endswith(".tmp") or any(
+        zxid_in_name(name, p) is not None for p in ("log.", "snapshot.")
+    )
 
 
 def _real_files(path: Path) -> dict[str, bytes]:
@@ -287,15 +285,15 @@ def _real_files(path: Path) -> dict[str, bytes]:
 def test_both_disks_carry_out_the_same_plan(case: Case, tmp_path: Path) -> None:
     for name, data in case.files.items():
         (tmp_path / name).write_bytes(data)
-    memory = _memory_disk(case.files)
-    representable = _memory_files(memory)
+    memory = MemoryDisk.from_files("d", {n: d for n, d in case.files.items() if _held(n)})
+    representable = memory.files()
     real_disk, memory_disk = DataDir(tmp_path, fsync=False), MemoryDataDir(memory)
     if case.error is not None:
         for storage in (real_disk, memory_disk):
             with pytest.raises(StorageError, match=case.error):
                 storage.recover(truncate_corrupt=case.truncate_corrupt)
         assert _real_files(tmp_path) == case.files, "a failed start-up changes nothing"
-        assert _memory_files(memory) == representable
+        assert memory.files() == representable
         return
     real = real_disk.recover(truncate_corrupt=case.truncate_corrupt)
     virtual = memory_disk.recover(truncate_corrupt=case.truncate_corrupt)
@@ -305,7 +303,7 @@ def test_both_disks_carry_out_the_same_plan(case: Case, tmp_path: Path) -> None:
     assert (virtual.replayed, virtual.truncated_bytes) == (len(case.replayed), case.lost)
     expected = _files_after(case)
     assert _real_files(tmp_path) == expected
-    assert _memory_files(memory) == {n: d for n, d in expected.items() if n in representable}
+    assert memory.files() == {n: d for n, d in expected.items() if n in representable}
 
 
 def _snapshot_zxid(case: Case) -> int:
