@@ -262,12 +262,9 @@ def _read_log(
     truncate_corrupt: bool,
     where: Callable[[str], str],
 ) -> None:
-    """Decisions 4 to 6: fill in the plan's txns and the segments' changes."""
+    """Decisions 4 and 5, segment by segment: fill in the plan's txns and changes."""
     base = plan.snapshot.zxid
-    latest = base
-    """The zxid the next replayed txn must follow."""
-    previous: tuple[int, str] | None = None
-    """The last record read, and where: the zxids read must rise."""
+    order = _LogOrder(base)
     for index, (first, name) in enumerate(segments):
         is_last = index == len(segments) - 1
         if not is_last and segments[index + 1][0] <= base + 1:
@@ -280,37 +277,7 @@ def _read_log(
                 continue
             raise StorageError(f"{where(name)}: not a log segment (bad magic at offset 0)")
         result = scan(data, len(LOG_MAGIC))
-        for number, (offset, payload) in enumerate(result.records):
-            zxid = peek_zxid(payload)
-            txn = None
-            if zxid is None or zxid > base:
-                txn = _decode(payload, where(name), offset)
-                zxid = txn.zxid
-                if zxid <= base:
-                    txn = None  # an old encoding peek_zxid does not read: decoded to compare
-            here = f"{where(name)} at offset {offset}"
-            if number == 0 and zxid != first:
-                raise StorageError(
-                    f"{here}: the segment's first txn is {zxid:#x}, but its name says {first:#x}"
-                )
-            if previous is not None and zxid <= previous[0]:
-                raise StorageError(
-                    f"{here}: txn {zxid:#x} comes after txn {previous[0]:#x} "
-                    f"(in {previous[1]}): the log is out of order"
-                )
-            previous = zxid, where(name)
-            if txn is None:
-                continue  # at or before the snapshot: it holds this one
-            if not _follows(latest, zxid):
-                after = "the snapshot's" if latest == base else "the txn before it"
-                raise StorageError(
-                    f"{here}: txn {zxid:#x} does not follow {latest:#x} ({after}): "
-                    "the txns between them are missing from the log, and replaying "
-                    "across the gap would give a wrong tree; restore the missing "
-                    "segment, or a snapshot that covers the gap"
-                )
-            plan.txns.append(txn)
-            latest = zxid
+        plan.txns += order.take(first, where(name), result.records)
         if result.end is ScanEnd.CLEAN:
             continue
         lost = len(data) - result.offset
@@ -333,6 +300,55 @@ def _read_log(
             reason = f"after the corrupt record in {name}: the log ends there, as asked"
             plan.changes.append(FileChange(later, None, len(files[later]), reason, forced=True))
         return
+
+
+class _LogOrder:
+    """Decision 6, across the segments read: names, rising zxids, no gap after the base."""
+
+    def __init__(self, base: int) -> None:
+        self.base = base
+        self.latest = base
+        """The zxid the next replayed txn must follow."""
+        self.previous: tuple[int, str] | None = None
+        """The last record read, and where."""
+
+    def take(self, first: int, name: str, records: list[tuple[int, bytes]]) -> list[Txn]:
+        """The txns after the base among one segment's records; StorageError on disorder."""
+        txns = []
+        for number, (offset, payload) in enumerate(records):
+            zxid = peek_zxid(payload)
+            txn = None
+            if zxid is None or zxid > self.base:
+                txn = _decode(payload, name, offset)
+                zxid = txn.zxid
+                if zxid <= self.base:
+                    txn = None  # an old encoding peek_zxid does not read: decoded to compare
+            here = f"{name} at offset {offset}"
+            if number == 0 and zxid != first:
+                raise StorageError(
+                    f"{here}: the segment's first txn is {zxid:#x}, but its name says {first:#x}"
+                )
+            if self.previous is not None and zxid <= self.previous[0]:
+                raise StorageError(
+                    f"{here}: txn {zxid:#x} comes after txn {self.previous[0]:#x} "
+                    f"(in {self.previous[1]}): the log is out of order"
+                )
+            self.previous = zxid, name
+            if txn is None:
+                continue  # at or before the snapshot: it holds this one
+            if not _follows(self.latest, zxid):
+                after = "the txn before it"
+                if self.latest == self.base:
+                    after = "where replay starts: the snapshot's zxid, or 0 without one"
+                raise StorageError(
+                    f"{here}: txn {zxid:#x} does not follow {self.latest:#x} ({after}): "
+                    "the txns between them are missing from the log, and replaying "
+                    "across the gap would give a wrong tree; restore the missing "
+                    "segment, or a snapshot that covers the gap"
+                )
+            txns.append(txn)
+            self.latest = zxid
+        return txns
 
 
 def _decode(payload: bytes, name: str, offset: int) -> Txn:
