@@ -10,6 +10,10 @@ Files in the data directory:
     snapshot.<zxid:016x>      a snapshot consistent once the log after <zxid> is replayed
     snapshot.<zxid>.tmp       a snapshot being written (ignored and removed at start)
 
+What start-up does with them (which snapshot, which txns, what a torn tail or
+a half-made segment becomes) is decided by coord.server.storage.recovery; this
+module lists the files, reads the ones it asks for, and makes its changes.
+
 Durability: `append` writes a whole batch with one write and, unless fsync is
 off, one fdatasync; a caller acknowledges nothing in the batch before
 `append` returns. A new segment's directory entry is fsync'd with it.
@@ -22,57 +26,35 @@ import gc
 import logging
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from coord.server.core.tree import ApplyResult, DataTree
 from coord.server.core.txn import Txn
-from coord.server.storage.codec import TxnDecodeError, decode_txn, encode_txn, peek_zxid
-from coord.server.storage.records import LOG_MAGIC, ScanEnd, encode_record, scan
-from coord.server.storage.snapshot import LoadedSnapshot, SnapshotError, load_snapshot
+from coord.server.storage.codec import decode_txn, encode_txn
+from coord.server.storage.records import LOG_MAGIC, encode_record, scan
+from coord.server.storage.recovery import (
+    SEGMENT_PREFIX,
+    SNAPSHOT_PREFIX,
+    TEMP_SUFFIX,
+    DiskFiles,
+    FileChange,
+    Recovered,
+    StorageError,
+    plan_recovery,
+    replay,
+    segment_name,
+    snapshot_name,
+    zxid_in_name,
+)
+from coord.server.storage.snapshot import LoadedSnapshot, load_snapshot
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 
 
-class StorageError(Exception):
-    """The data directory cannot be used as it is; the message names the file and offset."""
-
-
 class DataDirLocked(StorageError):
     """Another running server holds the data directory."""
-
-
-def _segment_name(zxid: int) -> str:
-    return f"log.{zxid:016x}"
-
-
-def _snapshot_name(zxid: int) -> str:
-    return f"snapshot.{zxid:016x}"
-
-
-def _zxid_of(name: str) -> int | None:
-    try:
-        return int(name.split(".", 1)[1], 16)
-    except (IndexError, ValueError):
-        return None
-
-
-@dataclass(slots=True)
-class Recovered:
-    """What start-up found: the tree as of the last durable txn, and how it got there."""
-
-    tree: DataTree
-    snapshot_zxid: int
-    snapshot_nodes: int
-    replayed: int
-    truncated_bytes: int
-    client_writes: list[tuple[Txn, ApplyResult]] = field(default_factory=list)
-    """The replayed txns that answered a client's write, with what applying them gave:
-    the server rebuilds its table of write results from them, so that a write resent
-    after the restart is still applied at most once."""
 
 
 class Storage(Protocol):
@@ -157,19 +139,15 @@ class DataDir:
     # -- listing -------------------------------------------------------------------
 
     def segments(self) -> list[tuple[int, Path]]:
-        out = []
-        for entry in self.path.glob("log.*"):
-            zxid = _zxid_of(entry.name)
-            if zxid is not None and not entry.name.endswith(".tmp"):
-                out.append((zxid, entry))
-        return sorted(out)
+        return self._numbered(SEGMENT_PREFIX)
 
     def snapshots(self) -> list[tuple[int, Path]]:
+        return self._numbered(SNAPSHOT_PREFIX)
+
+    def _numbered(self, prefix: str) -> list[tuple[int, Path]]:
         out = []
-        for entry in self.path.glob("snapshot.*"):
-            if entry.name.endswith(".tmp"):
-                continue
-            zxid = _zxid_of(entry.name)
+        for entry in self.path.glob(prefix + "*"):
+            zxid = zxid_in_name(entry.name, prefix)
             if zxid is not None:
                 out.append((zxid, entry))
         return sorted(out)
@@ -177,7 +155,7 @@ class DataDir:
     # -- start-up ------------------------------------------------------------------
 
     def recover(self, *, truncate_corrupt: bool = False) -> Recovered:
-        """Load the newest valid snapshot and replay the log after it.
+        """Load the newest valid snapshot and replay the log after it (storage.recovery decides).
 
         The cyclic garbage collector is paused while millions of long-lived
         objects are made (it would rescan them again and again for nothing),
@@ -191,87 +169,30 @@ class DataDir:
             gc.freeze()
 
     def _recover(self, truncate_corrupt: bool) -> Recovered:
-        for leftover in self.path.glob("*.tmp"):
-            leftover.unlink()
-        loaded = self._newest_snapshot()
-        tree = loaded.tree
-        replayed = 0
-        truncated = 0
-        writes: list[tuple[Txn, ApplyResult]] = []
-        segments = self.segments()
-        for index, (_, segment) in enumerate(segments):
-            is_last = index == len(segments) - 1
-            if not is_last and segments[index + 1][0] <= tree.last_zxid + 1:
-                continue  # the snapshot already holds every txn in this segment
-            txns, cut = self._read_segment(segment, is_last, truncate_corrupt, tree.last_zxid)
-            truncated += cut
-            for txn in txns:
-                if txn.zxid <= tree.last_zxid:
-                    continue
-                result = tree.apply(txn)
-                if txn.header.xid > 0:
-                    writes.append((txn, result))
-                replayed += 1
-        self.last_zxid = tree.last_zxid
-        return Recovered(tree, loaded.zxid, loaded.node_count, replayed, truncated, writes)
+        if self._segment is not None:
+            self._segment.close()  # appends go on in a new segment, after what recovery kept
+            self._segment = None
+        names = [p.name for p in self.path.iterdir() if p.is_file()] if self.path.is_dir() else []
+        files = DiskFiles(names, lambda name: (self.path / name).read_bytes())
+        plan = plan_recovery(files, truncate_corrupt=truncate_corrupt, location=str(self.path))
+        for reason in plan.skipped_snapshots:
+            log.warning("skipping snapshot: %s", reason)
+        self._carry_out(plan.changes)
+        recovered = replay(plan)
+        self.last_zxid = recovered.tree.last_zxid
+        return recovered
 
-    def _newest_snapshot(self) -> LoadedSnapshot:
-        for zxid, snapshot in reversed(self.snapshots()):
-            try:
-                loaded = load_snapshot(snapshot.read_bytes(), name=str(snapshot))
-            except SnapshotError as exc:
-                log.warning("skipping snapshot: %s", exc)
-                continue
-            if loaded.zxid != zxid:
-                log.warning("skipping %s: it says zxid %#x", snapshot, loaded.zxid)
-                continue
-            return loaded
-        return LoadedSnapshot(DataTree(), 0, 1)
-
-    def _read_segment(
-        self, segment: Path, is_last: bool, truncate_corrupt: bool, after_zxid: int = 0
-    ) -> tuple[list[Txn], int]:
-        """The segment's txns after `after_zxid`, and how many torn/corrupt bytes were cut."""
-        data = segment.read_bytes()
-        if not data.startswith(LOG_MAGIC):
-            if is_last and len(data) < len(LOG_MAGIC) and LOG_MAGIC.startswith(data):
-                segment.unlink()  # created, then the crash came before the magic was whole
-                return [], len(data)
-            raise StorageError(f"{segment}: not a log segment (bad magic at offset 0)")
-        result = scan(data, len(LOG_MAGIC))
-        txns = []
-        for offset, payload in result.records:
-            peeked = peek_zxid(payload)
-            if peeked is not None and peeked <= after_zxid:
-                continue
-            try:
-                txns.append(decode_txn(payload))
-            except TxnDecodeError as exc:
-                raise StorageError(
-                    f"{segment}: undecodable txn at offset {offset}: {exc}"
-                ) from None
-        cut = 0
-        if result.end is ScanEnd.TORN and is_last:
-            cut = len(data) - result.offset
-            log.warning(
-                "%s: torn tail at offset %d (%s); truncating %d bytes that were never acknowledged",
-                segment,
-                result.offset,
-                result.reason,
-                cut,
-            )
-            self._truncate_file(segment, result.offset)
-        elif result.end is not ScanEnd.CLEAN:
-            where = f"{segment} at offset {result.offset}: {result.reason}"
-            if not truncate_corrupt:
-                raise StorageError(
-                    f"corrupt log record in {where}. Every txn after it would be lost; "
-                    "to truncate there anyway, start with --truncate-corrupt-log"
-                )
-            cut = len(data) - result.offset
-            log.error("truncating corrupt log %s (%d bytes lost, as asked)", where, cut)
-            self._truncate_file(segment, result.offset)
-        return txns, cut
+    def _carry_out(self, changes: list[FileChange]) -> None:
+        """Make the plan's file changes, durably, before anything is built on them."""
+        for change in changes:
+            path = self.path / change.name
+            log.log(change.level, "%s: %s", path, change.reason)
+            if change.size is None:
+                path.unlink(missing_ok=True)
+            else:
+                self._truncate_file(path, change.size)
+        if changes and self.fsync:
+            self._fsync_dir()
 
     def _truncate_file(self, path: Path, size: int) -> None:
         with open(path, "r+b") as handle:
@@ -302,7 +223,7 @@ class DataDir:
         if self._segment is not None:
             self._segment.close()
         self.path.mkdir(parents=True, exist_ok=True)
-        path = self.path / _segment_name(first_zxid)
+        path = self.path / segment_name(first_zxid)
         self._segment = open(path, "ab")  # noqa: SIM115 - the open segment
         if self._segment.tell() == 0:
             self._segment.write(LOG_MAGIC)
@@ -406,7 +327,7 @@ class DataDir:
     # -- snapshots -----------------------------------------------------------------
 
     def begin_snapshot(self, zxid: int) -> tuple[Path, BinaryIO]:
-        temp = self.path / (_snapshot_name(zxid) + ".tmp")
+        temp = self.path / (snapshot_name(zxid) + TEMP_SUFFIX)
         return temp, open(temp, "wb")
 
     def finish_snapshot(self, zxid: int, temp: Path, handle: BinaryIO) -> Path:
@@ -415,7 +336,7 @@ class DataDir:
         if self.fsync:
             os.fsync(handle.fileno())
         handle.close()
-        final = self.path / _snapshot_name(zxid)
+        final = self.path / snapshot_name(zxid)
         os.replace(temp, final)
         if self.fsync:
             self._fsync_dir()

@@ -6,9 +6,12 @@ records. Scanning a file's bytes ends in one of three ways:
 
 - CLEAN: every byte belongs to a whole record;
 - TORN: the last record is cut short (its header or payload runs past the
-  end), or the tail is all zero bytes: what a crash during an append leaves.
-  Nothing in it was acknowledged (acknowledgement follows fsync), so the
-  tail is truncated at `offset` with a warning;
+  end), or the tail is all zero bytes, or a record fails its CRC but ends in
+  a zero byte with only zero bytes after it: what a crash during an append
+  leaves (the file had grown, but only a prefix of the append had reached the
+  disk; the rest reads as zeros). Nothing in it was acknowledged
+  (acknowledgement follows fsync), so the tail is truncated at `offset` with
+  a warning;
 - CORRUPT: a whole record whose CRC does not match, with more bytes after
   it, or a length over the limit: bit rot or a bug, not a crash. The server
   stops and names the file and offset, unless the operator asks to truncate.
@@ -67,6 +70,8 @@ def scan(data: bytes | memoryview, start: int = 0) -> ScanResult:
             return _torn(result, offset, f"a record of {length} bytes is cut short")
         payload = bytes(view[offset + HEADER.size : end])
         actual = zlib.crc32(payload)
+        if actual != crc and not view[end - 1] and not any(view[end:]):
+            return _torn(result, offset, "a record ends in zero bytes, as does the file")
         if actual != crc:
             result.end, result.offset = ScanEnd.CORRUPT, offset
             result.reason = f"CRC mismatch: expected {crc:#010x}, actual {actual:#010x}"

@@ -8,34 +8,48 @@ and it never blocks: the runtime calls it inline, not in a worker thread,
 which is what lets a trio MockClock drive a whole ensemble.
 
 The bytes are the real formats (coord.server.storage: records with CRCs, the txn
-codec, snapshots), written and read back by the same rules as on a real disk:
-recovery loads the newest valid snapshot and replays the segments after it,
-a torn tail is cut, a corrupt record stops start-up. So a restart in a test
-goes through the real decoding, and a bug in an encoding shows up there.
+codec, snapshots), and start-up follows the very plan a real disk follows
+(coord.server.storage.recovery): the disk shows its contents as the files a data
+directory would hold, and carries out the changes the plan asks for. So a
+restart in a test goes through the real decoding, and a bug in an encoding
+or in recovery shows up there.
 
 What a crash keeps. A call either completes or never started (the runtime
 sees a cancellation only between calls), and a completed call is durable, as
-`append`'s fsync makes it on a real disk. A snapshot being written lives only
-in its handle until `finish_snapshot`, as a `.tmp` file that start-up deletes.
-Lost unsynced writes and torn records are the simulator's business (tests/sim),
-not this one's: here a crash is a process dying on a machine that stays up.
+`append`'s fsync makes it on a real disk. A snapshot being written leaves a
+`.tmp` file from `begin_snapshot` to `finish_snapshot`, which start-up
+deletes if a crash came in between. A test (or a fault injector) may also
+leave on the disk what a power cut leaves on a real one, a torn tail or a
+segment whose magic was never whole: recovery then cuts it as DataDir does.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from coord.server.core.tree import ApplyResult, DataTree
 from coord.server.core.txn import Txn
-from coord.server.runtime.disk import DataDirLocked, Recovered, StorageError
-from coord.server.storage.codec import TxnDecodeError, decode_txn, encode_txn, peek_zxid
-from coord.server.storage.records import LOG_MAGIC, ScanEnd, encode_record, scan
-from coord.server.storage.snapshot import LoadedSnapshot, SnapshotError, load_snapshot
+from coord.server.runtime.disk import DataDirLocked
+from coord.server.storage.codec import decode_txn, encode_txn
+from coord.server.storage.records import LOG_MAGIC, encode_record, scan
+from coord.server.storage.recovery import (
+    SEGMENT_PREFIX,
+    SNAPSHOT_PREFIX,
+    TEMP_SUFFIX,
+    DiskFiles,
+    FileChange,
+    Recovered,
+    plan_recovery,
+    replay,
+    segment_name,
+    snapshot_name,
+    zxid_in_name,
+)
+from coord.server.storage.snapshot import LoadedSnapshot, load_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +66,37 @@ class MemoryDisk:
     """First zxid -> the segment's bytes (LOG_MAGIC, then records)."""
     snapshots: dict[int, bytes] = field(default_factory=dict)
     """zxid -> a finished snapshot's bytes."""
+    temp_files: dict[str, bytes] = field(default_factory=dict)
+    """`*.tmp` file name -> its bytes: a snapshot being written, which start-up deletes.
+    A snapshot's bytes stay in its handle until it is finished, so here they are empty:
+    recovery deletes a `.tmp` whatever it holds."""
     epochs: tuple[int, int] | None = None
     """Zab's (acceptedEpoch, currentEpoch) once saved."""
     locked: bool = False
     """Held by the running server; a crash releases it, as the OS releases a flock."""
+
+    @classmethod
+    def from_files(cls, name: str, files: Mapping[str, bytes]) -> MemoryDisk:
+        """A disk holding `files`, by the names DataDir gives them: segments, snapshots and
+        `*.tmp`. A test can so set up any state a real data directory can be left in."""
+        disk = cls(name)
+        for file_name, data in files.items():
+            if file_name.endswith(TEMP_SUFFIX):
+                disk.temp_files[file_name] = data
+            elif (first := zxid_in_name(file_name, SEGMENT_PREFIX)) is not None:
+                disk.segments[first] = bytearray(data)
+            elif (zxid := zxid_in_name(file_name, SNAPSHOT_PREFIX)) is not None:
+                disk.snapshots[zxid] = data
+            else:
+                raise ValueError(f"a memory disk holds no file named {file_name!r}")
+        return disk
+
+    def files(self) -> dict[str, bytes]:
+        """The disk as the files a data directory would hold (the epochs aside)."""
+        out = {segment_name(first): bytes(data) for first, data in self.segments.items()}
+        out.update((snapshot_name(zxid), data) for zxid, data in self.snapshots.items())
+        out.update(self.temp_files)
+        return out
 
     def last_zxid(self) -> int:
         """The last txn held, in the log or (with an empty log) in the newest snapshot."""
@@ -101,81 +142,53 @@ class MemoryDataDir:
     # -- listing -------------------------------------------------------------------
 
     def segments(self) -> list[tuple[int, Path]]:
-        return [(zxid, self.path / f"log.{zxid:016x}") for zxid in sorted(self.disk.segments)]
+        return [(zxid, self.path / segment_name(zxid)) for zxid in sorted(self.disk.segments)]
 
     def snapshots(self) -> list[tuple[int, Path]]:
-        return [(zxid, self.path / f"snapshot.{zxid:016x}") for zxid in sorted(self.disk.snapshots)]
+        return [(zxid, self.path / snapshot_name(zxid)) for zxid in sorted(self.disk.snapshots)]
 
     # -- start-up ------------------------------------------------------------------
 
     def recover(self, *, truncate_corrupt: bool = False) -> Recovered:
-        """Load the newest valid snapshot and replay the log after it (DataDir's rules)."""
-        loaded = self._newest_snapshot()
-        tree = loaded.tree
-        replayed = 0
-        truncated = 0
-        writes: list[tuple[Txn, ApplyResult]] = []
-        firsts = sorted(self.disk.segments)
-        for index, first in enumerate(firsts):
-            is_last = index == len(firsts) - 1
-            if not is_last and firsts[index + 1] <= tree.last_zxid + 1:
-                continue  # the snapshot already holds every txn in this segment
-            txns, cut = self._read_segment(first, is_last, truncate_corrupt, tree.last_zxid)
-            truncated += cut
-            for txn in txns:
-                if txn.zxid > tree.last_zxid:
-                    result = tree.apply(txn)
-                    if txn.header.xid > 0:
-                        writes.append((txn, result))
-                    replayed += 1
-        self.last_zxid = tree.last_zxid
-        return Recovered(tree, loaded.zxid, loaded.node_count, replayed, truncated, writes)
+        """Load the newest valid snapshot and replay the log after it (DataDir's rules:
+        both follow the plan of coord.server.storage.recovery)."""
+        self._segment = None  # appends go on in a new segment, after what recovery kept
+        files = self._files()
+        plan = plan_recovery(files, truncate_corrupt=truncate_corrupt, location=str(self.path))
+        for reason in plan.skipped_snapshots:
+            log.warning("skipping snapshot: %s", reason)
+        for change in plan.changes:
+            self._carry_out(change)
+        recovered = replay(plan)
+        self.last_zxid = recovered.tree.last_zxid
+        return recovered
 
-    def _newest_snapshot(self) -> LoadedSnapshot:
-        for zxid in sorted(self.disk.snapshots, reverse=True):
-            name = f"{self.path}/snapshot.{zxid:016x}"
-            try:
-                loaded = load_snapshot(self.disk.snapshots[zxid], name=name)
-            except SnapshotError as exc:
-                log.warning("skipping snapshot: %s", exc)
-                continue
-            if loaded.zxid != zxid:
-                log.warning("skipping %s: it says zxid %#x", name, loaded.zxid)
-                continue
-            return loaded
-        return LoadedSnapshot(DataTree(), 0, 1)
+    def _files(self) -> DiskFiles:
+        """The disk's contents as the files a real data directory would hold."""
+        disk = self.disk
+        segments = {segment_name(first): first for first in disk.segments}
+        snapshots = {snapshot_name(zxid): zxid for zxid in disk.snapshots}
 
-    def _read_segment(
-        self, first: int, is_last: bool, truncate_corrupt: bool, after_zxid: int
-    ) -> tuple[list[Txn], int]:
-        """The segment's txns after `after_zxid`, and how many torn/corrupt bytes were cut."""
-        data = self.disk.segments[first]
-        name = f"{self.path}/log.{first:016x}"
-        if not data.startswith(LOG_MAGIC):
-            raise StorageError(f"{name}: not a log segment (bad magic at offset 0)")
-        result = scan(bytes(data), len(LOG_MAGIC))
-        txns = []
-        for offset, payload in result.records:
-            peeked = peek_zxid(payload)
-            if peeked is not None and peeked <= after_zxid:
-                continue
-            try:
-                txns.append(decode_txn(payload))
-            except TxnDecodeError as exc:
-                raise StorageError(f"{name}: undecodable txn at offset {offset}: {exc}") from None
-        cut = 0
-        if result.end is ScanEnd.TORN and is_last:
-            cut = len(data) - result.offset
-            log.warning("%s: torn tail at offset %d; truncating %d bytes", name, result.offset, cut)
-            del data[result.offset :]
-        elif result.end is not ScanEnd.CLEAN:
-            where = f"{name} at offset {result.offset}: {result.reason}"
-            if not truncate_corrupt:
-                raise StorageError(f"corrupt log record in {where}")
-            cut = len(data) - result.offset
-            log.error("truncating corrupt log %s (%d bytes lost, as asked)", where, cut)
-            del data[result.offset :]
-        return txns, cut
+        def read(name: str) -> bytes:
+            if name in segments:
+                return bytes(disk.segments[segments[name]])
+            if name in snapshots:
+                return disk.snapshots[snapshots[name]]
+            return disk.temp_files[name]
+
+        return DiskFiles([*segments, *snapshots, *disk.temp_files], read)
+
+    def _carry_out(self, change: FileChange) -> None:
+        log.log(change.level, "%s/%s: %s", self.path, change.name, change.reason)
+        first = zxid_in_name(change.name, SEGMENT_PREFIX)
+        if change.name in self.disk.temp_files:
+            del self.disk.temp_files[change.name]
+        elif first is None:
+            raise AssertionError(f"recovery changes only segments and leftovers: {change}")
+        elif change.size is None:
+            del self.disk.segments[first]
+        else:
+            del self.disk.segments[first][change.size :]
 
     # -- appending -----------------------------------------------------------------
 
@@ -248,14 +261,18 @@ class MemoryDataDir:
     # -- snapshots -----------------------------------------------------------------
 
     def begin_snapshot(self, zxid: int) -> tuple[Path, BinaryIO]:
-        """A snapshot in the making lives in its handle only: a crash loses it, as it should."""
-        return self.path / f"snapshot.{zxid:016x}.tmp", io.BytesIO()
+        """A snapshot in the making: a `.tmp` on the disk, its bytes in the handle (a crash
+        loses them, as it should)."""
+        name = snapshot_name(zxid) + TEMP_SUFFIX
+        self.disk.temp_files[name] = b""
+        return self.path / name, io.BytesIO()
 
     def finish_snapshot(self, zxid: int, temp: Path, handle: BinaryIO) -> Path:
         assert isinstance(handle, io.BytesIO), "a handle from begin_snapshot"
         self.disk.snapshots[zxid] = handle.getvalue()
+        self.disk.temp_files.pop(temp.name, None)
         handle.close()
-        return self.path / f"snapshot.{zxid:016x}"
+        return self.path / snapshot_name(zxid)
 
     def purge(self, keep_snapshots: int) -> list[Path]:
         """Drop snapshots beyond the newest `keep_snapshots`, and log segments none needs."""
@@ -265,7 +282,7 @@ class MemoryDataDir:
         removed = []
         for zxid in zxids[:-keep_snapshots]:
             del self.disk.snapshots[zxid]
-            removed.append(self.path / f"snapshot.{zxid:016x}")
+            removed.append(self.path / snapshot_name(zxid))
         oldest_kept = zxids[-keep_snapshots]
         firsts = sorted(self.disk.segments)
         for index, first in enumerate(firsts):
@@ -274,5 +291,5 @@ class MemoryDataDir:
                 del self.disk.segments[first]
                 if self._segment == first:
                     self._segment = None
-                removed.append(self.path / f"log.{first:016x}")
+                removed.append(self.path / segment_name(first))
         return removed

@@ -82,6 +82,32 @@ def test_zero_filled_tail_is_torn_not_corrupt():
     assert result.end is ScanEnd.TORN and result.offset == len(data)
 
 
+def test_an_append_cut_anywhere_then_zero_filled_is_torn_at_its_first_damaged_record():
+    """A crash can leave the file grown by the whole append with only a prefix of its
+    bytes on the disk: the rest reads as zeros."""
+    synced = [b"acknowledged"]
+    batch = [b"second", b"the third record", b"x" * 300]
+    before = _log_bytes(synced)
+    data = _log_bytes(synced + batch)
+    starts = [len(_log_bytes(synced + batch[:i])) for i in range(len(batch))]
+    for cut in range(len(before), len(data)):
+        zeroed = data[:cut] + b"\x00" * (len(data) - cut)
+        result = scan(zeroed, len(LOG_MAGIC))
+        assert result.end is ScanEnd.TORN, cut
+        whole = [p for _, p in result.records]
+        assert whole == (synced + batch)[: len(whole)] and len(whole) >= len(synced), cut
+        assert result.offset == ([*starts, len(data)])[len(whole) - len(synced)], cut
+
+
+def test_a_crc_flip_in_the_last_record_is_corrupt_unless_zeros_end_it():
+    data = bytearray(_log_bytes([b"one", b"two!"]))
+    data[-2] ^= 0x01  # bit rot, not a crash: the record still ends in a non-zero byte
+    assert scan(bytes(data), len(LOG_MAGIC)).end is ScanEnd.CORRUPT
+    data[-1] = 0
+    assert scan(bytes(data + b"\x00" * 9), len(LOG_MAGIC)).end is ScanEnd.TORN
+    assert scan(bytes(data + b"\x00\x01"), len(LOG_MAGIC)).end is ScanEnd.CORRUPT
+
+
 def test_crc_flip_in_the_middle_is_corrupt_and_names_the_offset():
     payloads = [b"one", b"two", b"three"]
     data = bytearray(_log_bytes(payloads))
