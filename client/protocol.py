@@ -11,9 +11,13 @@ Theory of operation, for one incoming frame (coord.messages has the shapes):
 
 1. The header is checked (a list of four, integer xid, zxid and err); a bad
    one raises MalformedFrameError and the connection must be dropped.
-2. A non-zero zxid raises `last_zxid`: the next connection presents it so
-   the server never serves us older state, and SET_WATCHES uses it to find
-   the changes we missed.
+2. A reply to a request with a non-zero zxid raises `last_zxid`: the next
+   connection presents it so the server never serves us older state, and
+   SET_WATCHES uses it to find the changes we missed. Pings, notices and
+   events do not, as in ZooKeeper: a ping's or a notice's zxid may run
+   ahead of watch events this session has not been sent yet (before its
+   SET_WATCHES is answered), and a SET_WATCHES whose relative zxid counted
+   them would never send them.
 3. WATCH_XID: the event goes to every callable the registry picks, right
    now. Because frames are handled strictly in order and a reply only wakes
    its caller (the caller runs later), a user always sees a watch event
@@ -88,7 +92,6 @@ class ClientProtocol:
             raise MalformedFrameError(f"bad frame from the server: {_short(frame)}")
         xid, zxid, err, payload = frame
         self.frames_received += 1
-        self.see_zxid(zxid)
         if xid == WATCH_XID:
             self._event(zxid, payload)
         elif xid == PING_XID:
@@ -96,6 +99,7 @@ class ClientProtocol:
         elif xid == NOTICE_XID:
             raise NoticeReceived(KeeperError.from_wire(err, payload))
         else:
+            self.see_zxid(zxid)
             self._reply(self.requests.pop_reply(xid), err, payload)
 
     def _event(self, zxid: int, payload: Any) -> None:

@@ -9,7 +9,7 @@ import pytest
 from coord.client.pending import Call
 from coord.client.protocol import PING_FRAME, ClientProtocol, NoticeReceived
 from coord.client.watches import WatchKind
-from coord.errors import MalformedFrameError, NoNodeError, SessionExpiredError
+from coord.errors import ConnectionLossError, MalformedFrameError, NoNodeError, SessionExpiredError
 from coord.messages import (
     NOTICE_XID,
     PING_XID,
@@ -74,8 +74,23 @@ def test_error_reply_and_zxid_tracking() -> None:
     with pytest.raises(NoNodeError):
         c.outcome()
     protocol.receive_frame([PING_XID, 60, 0, None])
-    assert protocol.last_zxid == 60
+    assert protocol.last_zxid == 50  # a ping's zxid may be ahead of events not sent yet
     assert protocol.frames_received == 2
+    read = Call(OpCode.EXISTS, {"path": "/a"}, path="/a")
+    protocol.requests.enqueue(read)
+    protocol.take_frames()
+    protocol.receive_frame([2, 70, 0, None])
+    assert protocol.last_zxid == 70  # a reply's zxid: the state the session has seen
+
+
+def test_events_and_notices_leave_last_zxid_alone() -> None:
+    """After a reconnect, SET_WATCHES asks for every change after last_zxid: counting an
+    event's or a notice's zxid could skip the events of watches not re-registered yet."""
+    protocol = ClientProtocol(last_zxid=50)
+    protocol.receive_frame([WATCH_XID, 90, 0, {"type": 3, "path": "/a"}])
+    with pytest.raises(NoticeReceived):
+        protocol.receive_frame([NOTICE_XID, 95, ConnectionLossError.code, {"message": "bye"}])
+    assert protocol.last_zxid == 50
 
 
 def test_notice_raises_with_the_error() -> None:
