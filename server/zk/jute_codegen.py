@@ -24,7 +24,7 @@ from __future__ import annotations
 import linecache
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from coord.errors import MalformedFrameError
@@ -98,7 +98,7 @@ class Codec:
     fields: tuple[tuple[str, JuteType], ...]
     unpack: Callable[[bytes, int], tuple[Any, int]]
     pack: Callable[[Any, bytearray], None]
-    source: str
+    source: str = field(repr=False)
 
 
 # --------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 from typing import Final
 
+from coord.acl import Perm
 from coord.messages import Stat
 from server.zk.jute_schema import (
     Bool,
@@ -66,14 +67,8 @@ class ClientInfo(Record):
     user: UString
 
 
-class Perms(enum.IntFlag):
-    READ = 1
-    WRITE = 2
-    CREATE = 4
-    DELETE = 8
-    ADMIN = 16
-    ALL = 31
-
+Perms = Perm
+"""ZooKeeper's permission bits (coord.acl's, the same on both ports)."""
 
 OPEN_ACL_UNSAFE: Final = (ACL(Perms.ALL, Id("world", "anyone")),)
 

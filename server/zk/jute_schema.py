@@ -17,7 +17,8 @@ unsigned 64-bit id in Python) and TrailingBool (a last bool that older peers
 leave out: None when absent, not written when None). A class that lives
 elsewhere (coord.messages.Stat) gets its layout from `layout(cls, **fields)`.
 Each alias is the Python type mypy checks, annotated with the JuteType the
-codec is built from, so the one line serves both.
+codec is built from, so the one line serves both. Declare records at module
+level: the annotations are resolved in the module's globals.
 
 `@record` makes the class a frozen slotted dataclass and, once at import, has
 `jute_codegen` write its reader and writer: `Cls.unpack_from(data, pos)` ->
@@ -140,7 +141,7 @@ class Record:
         return bytes(out)
 
     @classmethod
-    def from_bytes(cls, data: bytes | bytearray) -> Self:
+    def from_bytes(cls, data: bytes | bytearray | memoryview) -> Self:
         return cls.unpack_from(bytes(data), 0)[0]
 
     @classmethod
@@ -155,7 +156,7 @@ class Reader:
 
     __slots__ = ("data", "pos")
 
-    def __init__(self, data: bytes | bytearray, pos: int = 0) -> None:
+    def __init__(self, data: bytes | bytearray | memoryview, pos: int = 0) -> None:
         self.data = bytes(data)
         self.pos = pos
 
