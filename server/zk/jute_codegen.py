@@ -7,9 +7,10 @@ request and encodes a reply per call, and walking a field table costs a Python
 call per field. The generated text reads each run of fixed-width fields (with
 the length prefix of the buffer or vector that follows, and nested records
 flattened in place) with one struct call, inlines buffers and vector loops, and
-fills the dataclass through its slots (bypassing the frozen __init__, which
-pays an object.__setattr__ per field). `Codec.source` is the text, and
-tracebacks show its lines. `jute_schema` is the declaring side.
+fills the dataclass through its slots (the frozen dataclass __init__ pays an
+object.__setattr__ by name per field; `compile_init` gives records an __init__
+that fills the slots too, for the replies built per call). `Codec.source` is
+the text, and tracebacks show its lines. `jute_schema` is the declaring side.
 
 The reader owns the boundary checks, written once here for every record: a
 length or count must be -1 (null) or fit the bytes left (a vector item takes at
@@ -21,6 +22,7 @@ exception leaves a generated reader.
 
 from __future__ import annotations
 
+import dataclasses
 import linecache
 import struct
 from collections.abc import Callable
@@ -360,7 +362,12 @@ def compile_codec(cls: type, fields: tuple[tuple[str, JuteType], ...]) -> Codec:
     _lower(_record_write_steps(cls, fields, fn, "obj"), fn, 1, reading=False)
     fn.add(1, "return None")
     source = "\n".join(fn.lines) + "\n"
-    filename = f"<jute {cls.__module__}.{cls.__qualname__}>"
+    namespace = _run(source, f"<jute {cls.__module__}.{cls.__qualname__}>", fn.names)
+    return Codec(cls, fields, namespace["unpack"], namespace["pack"], source)
+
+
+def _run(source: str, filename: str, names: dict[str, Any]) -> dict[str, Any]:
+    """Compiles generated `source` with `names` as its globals; tracebacks show its lines."""
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     namespace: dict[str, Any] = {
         "_struct_error": struct.error,
@@ -368,7 +375,28 @@ def compile_codec(cls: type, fields: tuple[tuple[str, JuteType], ...]) -> Codec:
         "_bad_length": _bad_length,
         "_bad_count": _bad_count,
         "_not_utf8": _not_utf8,
-        **fn.names,
+        **names,
     }
     exec(compile(source, filename, "exec"), namespace)
-    return Codec(cls, fields, namespace["unpack"], namespace["pack"], source)
+    return namespace
+
+
+def compile_init(cls: type, fields: list[tuple[str, Any]]) -> Callable[..., None]:
+    """An __init__ for the frozen slotted dataclass `cls` that fills its slots directly:
+    the dataclass's signature and result at about half the cost (the frozen one pays an
+    object.__setattr__ by name per field), and replies are built per call. `fields` are
+    (name, default or dataclasses.MISSING), in order."""
+    fn = _Function()
+    params = []
+    for name, default in fields:
+        given = default is not dataclasses.MISSING
+        params.append(f"{name}={fn.name(('default', name), default, 'default')}" if given else name)
+    fn.add(0, f"def __init__(self, {', '.join(params)}):")
+    for name, _ in fields:
+        fn.add(1, f"{fn.name(name, cls.__dict__[name].__set__, 'set')}(self, {name})")
+    fn.add(1, "return None")
+    filename = f"<jute {cls.__module__}.{cls.__qualname__}.__init__>"
+    namespace = _run("\n".join(fn.lines) + "\n", filename, fn.names)
+    init: Callable[..., None] = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    return init

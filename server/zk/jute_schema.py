@@ -54,6 +54,7 @@ from server.zk.jute_codegen import (
     Nested,
     VectorOf,
     compile_codec,
+    compile_init,
 )
 
 T = TypeVar("T")
@@ -170,11 +171,17 @@ def record(cls: type[R]) -> type[R]:
     """Declares a jute record: a frozen slotted dataclass whose annotations are jute types."""
     made = dataclass(frozen=True, slots=True)(cls)
     hints = get_type_hints(made, include_extras=True)
-    names = [f.name for f in dataclasses.fields(made)]  # type: ignore[arg-type]
-    codec = _declare(made, [(n, jute_type(hints[n], f"{cls.__name__}.{n}")) for n in names])
-    # setattr: mypy refuses assigning to a method, which is what this does on purpose.
+    fields = dataclasses.fields(made)  # type: ignore[arg-type]
+    where = cls.__name__
+    codec = _declare(
+        made, [(f.name, jute_type(hints[f.name], f"{where}.{f.name}")) for f in fields]
+    )
+    # setattr: mypy refuses assigning to a method, which is what these do on purpose.
     setattr(made, "unpack_from", staticmethod(codec.unpack))  # noqa: B010
     setattr(made, "pack_into", codec.pack)  # noqa: B010
+    if all(f.init and not f.kw_only and f.default_factory is dataclasses.MISSING for f in fields):
+        init = compile_init(made, [(f.name, f.default) for f in fields])
+        setattr(made, "__init__", init)  # noqa: B010
     return made
 
 

@@ -3,6 +3,8 @@ import, and the named attacks on lengths and counts."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import struct
 from dataclasses import FrozenInstanceError
 from typing import NamedTuple
@@ -77,6 +79,19 @@ def test_records_stay_frozen_dataclasses() -> None:
     with pytest.raises(FrozenInstanceError):
         decoded.x = 5  # type: ignore[misc]
     assert decoded == Point(1, 2) and hash(decoded) == hash(Point(1, 2))
+
+
+def test_the_generated_init_is_the_dataclass_one() -> None:
+    signature = inspect.signature(jute.ConnectRequest)
+    assert list(signature.parameters)[-2:] == ["password", "read_only"]
+    assert signature.parameters["read_only"].default is None
+    request = jute.ConnectRequest(0, 1, 2, 3, password=b"p")
+    assert request.read_only is None and dataclasses.replace(request, read_only=True).read_only
+    assert jute.ConnectResponse(0, 1, 2, b"").read_only is False
+    with pytest.raises(TypeError):
+        jute.ReplyHeader(1, 2)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        jute.ReplyHeader(1, 2, 3, 4)  # type: ignore[call-arg]
 
 
 def test_generated_code_is_there_to_read() -> None:
