@@ -182,36 +182,37 @@ def test_mutated_bytes_give_a_record_or_a_decode_error(codec: Codec, data: st.Da
     assert codec.unpack(again, 0) == (decoded, len(again))
 
 
-@settings(max_examples=50, deadline=None)
-@given(multi_request)
-def test_multi_requests_round_trip_and_every_prefix_is_refused(request: MultiRequest) -> None:
-    encoded = request.to_bytes()
-    assert MultiRequest.unpack_from(encoded) == (request, len(encoded))
-    for cut in range(len(encoded)):
-        with pytest.raises(JuteDecodeError):
-            MultiRequest.unpack_from(encoded[:cut])
+multis = st.one_of(multi_request, multi_response)
 
 
-@settings(max_examples=50, deadline=None)
-@given(multi_response)
-def test_multi_responses_round_trip_and_every_prefix_is_refused(response: MultiResponse) -> None:
-    encoded = response.to_bytes()
-    assert MultiResponse.unpack_from(encoded) == (response, len(encoded))
+@settings(max_examples=100, deadline=None)
+@given(multis)
+def test_multis_round_trip_in_zookeepers_bytes_and_every_prefix_is_refused(
+    multi: MultiRequest | MultiResponse,
+) -> None:
+    encoded = multi.to_bytes()
+    assert type(multi).unpack_from(encoded) == (multi, len(encoded))
+    assert encoded.endswith(struct.pack(">i?i", -1, True, -1))  # the end marker
+    if isinstance(multi, MultiRequest):
+        first = [(struct.pack(">i?i", op, False, -1), body) for op, body in multi.ops]
+    else:
+        first = [(struct.pack(">i?i", r.type, False, r.err), r.body) for r in multi.results]
+    assert b"".join(h + (b.to_bytes() if b else b"") for h, b in first) == encoded[:-9]
     for cut in range(len(encoded)):
         with pytest.raises(JuteDecodeError):
-            MultiResponse.unpack_from(encoded[:cut])
+            type(multi).unpack_from(encoded[:cut])
 
 
 @settings(max_examples=120, deadline=None)
-@given(st.data())
-def test_mutated_multis_give_a_multi_or_a_decode_error(data: st.DataObject) -> None:
-    kind = data.draw(st.sampled_from([MultiRequest, MultiResponse]))
-    value = data.draw(multi_request if kind is MultiRequest else multi_response)
+@given(multis, st.data())
+def test_mutated_multis_give_a_multi_or_a_decode_error(
+    multi: MultiRequest | MultiResponse, data: st.DataObject
+) -> None:
     try:
-        decoded, _ = kind.unpack_from(mutate(data, value.to_bytes()))
+        decoded, _ = type(multi).unpack_from(mutate(data, multi.to_bytes()))
     except JuteDecodeError:
         return
-    assert kind.from_bytes(decoded.to_bytes()) == decoded
+    assert type(multi).from_bytes(decoded.to_bytes()) == decoded
 
 
 def _request(op: int) -> st.SearchStrategy[bytes]:
