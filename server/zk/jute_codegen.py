@@ -135,8 +135,10 @@ class _Function:
         self._count = 0
 
     def local(self, stem: str) -> str:
+        """A local name used once: `stem` (a field's name, or n, v, item) and a count, so
+        that it can shadow neither another local nor a builtin the code calls."""
         self._count += 1
-        return f"{stem}{self._count}"
+        return f"{stem}_{self._count}"
 
     def name(self, key: Any, value: Any, stem: str) -> str:
         """A global of the generated code bound to `value` (one name per key)."""
