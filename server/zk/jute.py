@@ -1,4 +1,4 @@
-"""ZooKeeper's jute wire format: primitives, the records clients exchange, and the framing.
+"""ZooKeeper's jute wire format: op codes, multi, requests by op code, and the framing.
 
 Pure: bytes in, records out, and back; no sockets. The facts are Apache
 ZooKeeper's (zookeeper.jute, ZooDefs, ClientCnxn); see ZK-WIRE.md in the design
@@ -6,12 +6,11 @@ notes. Everything is big-endian: int 4 bytes, long 8, bool 1; a buffer or
 ustring is an int length then the bytes (-1 means null); a vector is an int
 count (-1 null) then the items.
 
-Each record is a frozen slotted dataclass whose `FIELDS` table gives the wire
-order and kind of its fields; `Record.write` and `Record.read` walk that table,
-so a record's layout is written down once and both directions agree by
-construction. The few records whose shape is not a flat field list (the
-connect handshake with its optional read-only flag, multi requests and
-responses) write and read themselves.
+The records are declared once each, as field lists, in `jute_records`;
+`jute_schema` generates their codecs at import (see there why and how). This
+module re-exports them, so `jute.CreateRequest` is the one name callers use.
+Multi requests and responses are not a flat field list (a header before each
+op, a body chosen by its type, an end marker) and are written out here.
 
 Framing: every message is an int32 length then the body. `PacketDecoder`
 follows h11's shape (`receive_data`, `next_packet` -> bytes or `NEED_DATA`) and
@@ -24,28 +23,70 @@ from __future__ import annotations
 
 import enum
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Self, TypeVar
+from typing import Final, Self
 
-from coord.errors import FrameTooLargeError, MalformedFrameError
+from coord.errors import FrameTooLargeError
 from coord.framing import NEED_DATA, _NeedData
-from coord.messages import Stat
-
-T = TypeVar("T")
+from server.zk.jute_codegen import JuteDecodeError
+from server.zk.jute_records import (
+    ACL,
+    MULTI_END,
+    OPEN_ACL_UNSAFE,
+    STAT_LAYOUT,
+    AddWatchRequest,
+    AuthPacket,
+    CheckVersionRequest,
+    ClientInfo,
+    ConnectRequest,
+    ConnectResponse,
+    Create2Response,
+    CreateRequest,
+    CreateResponse,
+    CreateTTLRequest,
+    DeleteRequest,
+    ErrorResponse,
+    GetACLResponse,
+    GetAllChildrenNumberResponse,
+    GetChildren2Response,
+    GetChildrenResponse,
+    GetDataResponse,
+    GetEphemeralsResponse,
+    Id,
+    KeeperState,
+    MultiHeader,
+    PathRequest,
+    PathResponse,
+    PathWatchRequest,
+    Perms,
+    ReconfigRequest,
+    ReplyHeader,
+    RequestHeader,
+    SaslRequest,
+    SetACLRequest,
+    SetDataRequest,
+    SetWatches,
+    SetWatches2,
+    StatResponse,
+    WatcherEvent,
+    WatchesRequest,
+    WhoAmIResponse,
+)
+from server.zk.jute_schema import (
+    Reader,
+    Record,
+    fixed_format,
+    to_signed64,
+    to_unsigned64,
+)
 
 MAX_PACKET: Final = 0xFFFFF
 """jute.maxbuffer: ZooKeeper closes a connection that declares a longer packet."""
 
 _INT = struct.Struct(">i")
-_LONG = struct.Struct(">q")
-_BOOL = struct.Struct(">?")
-_STAT = struct.Struct(">qqqqiiiqiiq")
-_LONG_RANGE = 1 << 64
-
-
-class JuteDecodeError(MalformedFrameError):
-    """Bytes that are not the record they should be (truncated, bad length, bad UTF-8)."""
+_HEADERS = struct.Struct(">i" + fixed_format(ReplyHeader))  # a reply's length and header
+_REQUEST = struct.Struct(">i" + fixed_format(RequestHeader))  # a request's length and header
+_MULTI_HEADER = struct.Struct(">" + fixed_format(MultiHeader))  # read and written in place
 
 
 class ZkOp(enum.IntEnum):
@@ -92,572 +133,6 @@ AUTH_XID: Final = -4
 SET_WATCHES_XID: Final = -8
 
 
-def to_signed64(value: int) -> int:
-    """A 64-bit id as jute's signed long (our session ids use the top bit for ids >= 128)."""
-    return value - _LONG_RANGE if value >= 1 << 63 else value
-
-
-def to_unsigned64(value: int) -> int:
-    """The inverse of `to_signed64`: a signed long from the wire back to our id."""
-    return value + _LONG_RANGE if value < 0 else value
-
-
-# --------------------------------------------------------------------------
-# Primitives
-
-
-class Writer:
-    """Appends jute primitives to a buffer."""
-
-    __slots__ = ("_buffer",)
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-
-    def getvalue(self) -> bytes:
-        return bytes(self._buffer)
-
-    def write_int(self, value: int) -> None:
-        self._buffer += _INT.pack(value)
-
-    def write_long(self, value: int) -> None:
-        self._buffer += _LONG.pack(value)
-
-    def write_bool(self, value: bool) -> None:
-        self._buffer += _BOOL.pack(bool(value))
-
-    def write_buffer(self, value: bytes | None) -> None:
-        if value is None:
-            self._buffer += _INT.pack(-1)
-        else:
-            self._buffer += _INT.pack(len(value))
-            self._buffer += value
-
-    def write_ustring(self, value: str | None) -> None:
-        self.write_buffer(None if value is None else value.encode("utf-8"))
-
-    def write_stat(self, value: Stat) -> None:
-        fields = list(value)
-        fields[7] = to_signed64(fields[7])  # ephemeralOwner is a session id
-        self._buffer += _STAT.pack(*fields)
-
-
-class Reader:
-    """Reads jute primitives from bytes; raises JuteDecodeError when they are not there."""
-
-    __slots__ = ("_data", "_pos")
-
-    def __init__(self, data: bytes, pos: int = 0) -> None:
-        self._data = data
-        self._pos = pos
-
-    @property
-    def remaining(self) -> int:
-        return len(self._data) - self._pos
-
-    def _take(self, layout: struct.Struct) -> tuple[Any, ...]:
-        end = self._pos + layout.size
-        if end > len(self._data):
-            raise JuteDecodeError(
-                f"record ends early: need {layout.size} bytes at offset {self._pos}, "
-                f"have {len(self._data) - self._pos}"
-            )
-        values = layout.unpack_from(self._data, self._pos)
-        self._pos = end
-        return values
-
-    def read_int(self) -> int:
-        return int(self._take(_INT)[0])
-
-    def read_long(self) -> int:
-        return int(self._take(_LONG)[0])
-
-    def read_bool(self) -> bool:
-        return bool(self._take(_BOOL)[0])
-
-    def read_buffer(self) -> bytes | None:
-        length = self.read_int()
-        if length == -1:
-            return None
-        if length < 0 or length > self.remaining:
-            raise JuteDecodeError(
-                f"buffer length {length} at offset {self._pos - 4} does not fit "
-                f"the {self.remaining} bytes left"
-            )
-        value = self._data[self._pos : self._pos + length]
-        self._pos += length
-        return bytes(value)
-
-    def read_ustring(self) -> str | None:
-        raw = self.read_buffer()
-        if raw is None:
-            return None
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise JuteDecodeError(f"string is not UTF-8: {exc}") from None
-
-    def read_stat(self) -> Stat:
-        fields = list(self._take(_STAT))
-        fields[7] = to_unsigned64(fields[7])
-        return Stat(*fields)
-
-    def read_vector(self, item: Callable[[Reader], T]) -> list[T] | None:
-        count = self.read_int()
-        if count == -1:
-            return None
-        if count < 0 or count > self.remaining:  # every item takes at least one byte
-            raise JuteDecodeError(f"vector of {count} items does not fit {self.remaining} bytes")
-        return [item(self) for _ in range(count)]
-
-
-# --------------------------------------------------------------------------
-# Field kinds and records
-
-
-@dataclass(frozen=True, slots=True)
-class Kind(Generic[T]):
-    """How one field travels: a name for messages, a writer and a reader."""
-
-    name: str
-    write: Callable[[Writer, T], None]
-    read: Callable[[Reader], T]
-
-
-INT: Final[Kind[int]] = Kind("int", Writer.write_int, Reader.read_int)
-LONG: Final[Kind[int]] = Kind("long", Writer.write_long, Reader.read_long)
-BOOL: Final[Kind[bool]] = Kind("bool", Writer.write_bool, Reader.read_bool)
-BUFFER: Final[Kind[bytes | None]] = Kind("buffer", Writer.write_buffer, Reader.read_buffer)
-USTRING: Final[Kind[str | None]] = Kind("ustring", Writer.write_ustring, Reader.read_ustring)
-STAT: Final[Kind[Stat]] = Kind("Stat", Writer.write_stat, Reader.read_stat)
-
-
-def vector(item: Kind[T]) -> Kind[list[T] | None]:
-    """A vector of `item` (None travels as the null vector, count -1)."""
-
-    def write(out: Writer, values: list[T] | None) -> None:
-        if values is None:
-            out.write_int(-1)
-            return
-        out.write_int(len(values))
-        for value in values:
-            item.write(out, value)
-
-    def read(inp: Reader) -> list[T] | None:
-        return inp.read_vector(item.read)
-
-    return Kind(f"vector<{item.name}>", write, read)
-
-
-R = TypeVar("R", bound="Record")
-
-
-def record(cls: type[R]) -> Kind[R]:
-    """A field that is itself a record."""
-    return Kind(cls.__name__, lambda out, value: value.write(out), cls.read)
-
-
-class Record:
-    """Base of the jute records: `FIELDS` is the wire order of (attribute, kind)."""
-
-    __slots__ = ()
-    FIELDS: ClassVar[tuple[tuple[str, Kind[Any]], ...]] = ()
-
-    if TYPE_CHECKING:
-
-        def __init__(self, *args: Any) -> None: ...
-
-    def write(self, out: Writer) -> None:
-        for name, kind in self.FIELDS:
-            kind.write(out, getattr(self, name))
-
-    @classmethod
-    def read(cls, inp: Reader) -> Self:
-        return cls(*[kind.read(inp) for _, kind in cls.FIELDS])
-
-    def to_bytes(self) -> bytes:
-        out = Writer()
-        self.write(out)
-        return out.getvalue()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> Self:
-        return cls.read(Reader(data))
-
-
-# -- org.apache.zookeeper.data -----------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Id(Record):
-    scheme: str | None
-    id: str | None
-    FIELDS = (("scheme", USTRING), ("id", USTRING))
-
-
-@dataclass(frozen=True, slots=True)
-class ACL(Record):
-    perms: int
-    id: Id
-    FIELDS = (("perms", INT), ("id", record(Id)))
-
-
-@dataclass(frozen=True, slots=True)
-class ClientInfo(Record):
-    auth_scheme: str | None
-    user: str | None
-    FIELDS = (("auth_scheme", USTRING), ("user", USTRING))
-
-
-ACLS: Final = vector(record(ACL))
-STRINGS: Final = vector(USTRING)
-
-
-class Perms(enum.IntFlag):
-    READ = 1
-    WRITE = 2
-    CREATE = 4
-    DELETE = 8
-    ADMIN = 16
-    ALL = 31
-
-
-OPEN_ACL_UNSAFE: Final = (ACL(Perms.ALL, Id("world", "anyone")),)
-
-
-# -- headers and the handshake -------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RequestHeader(Record):
-    xid: int
-    type: int
-    FIELDS = (("xid", INT), ("type", INT))
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyHeader(Record):
-    xid: int
-    zxid: int
-    err: int
-    FIELDS = (("xid", INT), ("zxid", LONG), ("err", INT))
-
-
-@dataclass(frozen=True, slots=True)
-class MultiHeader(Record):
-    type: int
-    done: bool
-    err: int
-    FIELDS = (("type", INT), ("done", BOOL), ("err", INT))
-
-
-MULTI_END: Final = MultiHeader(-1, True, -1)
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectRequest(Record):
-    """The client's first packet (no header). `read_only` is None when an old client
-    left the flag out; session ids are ours (unsigned), signed only on the wire."""
-
-    protocol_version: int
-    last_zxid_seen: int
-    timeout_ms: int
-    session_id: int
-    password: bytes | None
-    read_only: bool | None = None
-
-    def write(self, out: Writer) -> None:
-        out.write_int(self.protocol_version)
-        out.write_long(self.last_zxid_seen)
-        out.write_int(self.timeout_ms)
-        out.write_long(to_signed64(self.session_id))
-        out.write_buffer(self.password)
-        if self.read_only is not None:
-            out.write_bool(self.read_only)
-
-    @classmethod
-    def read(cls, inp: Reader) -> Self:
-        version = inp.read_int()
-        last_zxid = inp.read_long()
-        timeout = inp.read_int()
-        session_id = to_unsigned64(inp.read_long())
-        password = inp.read_buffer()
-        read_only = inp.read_bool() if inp.remaining else None
-        return cls(version, last_zxid, timeout, session_id, password, read_only)
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectResponse(Record):
-    protocol_version: int
-    timeout_ms: int
-    session_id: int
-    password: bytes | None
-    read_only: bool | None = False
-
-    def write(self, out: Writer) -> None:
-        out.write_int(self.protocol_version)
-        out.write_int(self.timeout_ms)
-        out.write_long(to_signed64(self.session_id))
-        out.write_buffer(self.password)
-        if self.read_only is not None:
-            out.write_bool(self.read_only)
-
-    @classmethod
-    def read(cls, inp: Reader) -> Self:
-        version = inp.read_int()
-        timeout = inp.read_int()
-        session_id = to_unsigned64(inp.read_long())
-        password = inp.read_buffer()
-        read_only = inp.read_bool() if inp.remaining else None
-        return cls(version, timeout, session_id, password, read_only)
-
-
-@dataclass(frozen=True, slots=True)
-class WatcherEvent(Record):
-    type: int
-    state: int
-    path: str | None
-    FIELDS = (("type", INT), ("state", INT), ("path", USTRING))
-
-
-class KeeperState(enum.IntEnum):
-    """Watcher.Event.KeeperState: the `state` of a WatcherEvent."""
-
-    DISCONNECTED = 0
-    SYNC_CONNECTED = 3
-    AUTH_FAILED = 4
-    CONNECTED_READ_ONLY = 5
-    SASL_AUTHENTICATED = 6
-    CLOSED = 7
-    EXPIRED = -112
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorResponse(Record):
-    err: int
-    FIELDS = (("err", INT),)
-
-
-@dataclass(frozen=True, slots=True)
-class AuthPacket(Record):
-    type: int
-    scheme: str | None
-    auth: bytes | None
-    FIELDS = (("type", INT), ("scheme", USTRING), ("auth", BUFFER))
-
-
-@dataclass(frozen=True, slots=True)
-class SetWatches(Record):
-    relative_zxid: int
-    data: list[str | None] | None
-    exist: list[str | None] | None
-    child: list[str | None] | None
-    FIELDS = (("relative_zxid", LONG), ("data", STRINGS), ("exist", STRINGS), ("child", STRINGS))
-
-
-@dataclass(frozen=True, slots=True)
-class SetWatches2(Record):
-    relative_zxid: int
-    data: list[str | None] | None
-    exist: list[str | None] | None
-    child: list[str | None] | None
-    persistent: list[str | None] | None
-    persistent_recursive: list[str | None] | None
-    FIELDS = (
-        ("relative_zxid", LONG),
-        ("data", STRINGS),
-        ("exist", STRINGS),
-        ("child", STRINGS),
-        ("persistent", STRINGS),
-        ("persistent_recursive", STRINGS),
-    )
-
-
-# -- request bodies -------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CreateRequest(Record):
-    """create, create2 and createContainer (the op code says which)."""
-
-    path: str | None
-    data: bytes | None
-    acl: list[ACL] | None
-    flags: int
-    FIELDS = (("path", USTRING), ("data", BUFFER), ("acl", ACLS), ("flags", INT))
-
-
-@dataclass(frozen=True, slots=True)
-class CreateTTLRequest(Record):
-    path: str | None
-    data: bytes | None
-    acl: list[ACL] | None
-    flags: int
-    ttl: int
-    FIELDS = (("path", USTRING), ("data", BUFFER), ("acl", ACLS), ("flags", INT), ("ttl", LONG))
-
-
-@dataclass(frozen=True, slots=True)
-class DeleteRequest(Record):
-    path: str | None
-    version: int
-    FIELDS = (("path", USTRING), ("version", INT))
-
-
-@dataclass(frozen=True, slots=True)
-class CheckVersionRequest(Record):
-    path: str | None
-    version: int
-    FIELDS = (("path", USTRING), ("version", INT))
-
-
-@dataclass(frozen=True, slots=True)
-class PathWatchRequest(Record):
-    """ExistsRequest, GetDataRequest, GetChildrenRequest, GetChildren2Request: one layout."""
-
-    path: str | None
-    watch: bool
-    FIELDS = (("path", USTRING), ("watch", BOOL))
-
-
-@dataclass(frozen=True, slots=True)
-class PathRequest(Record):
-    """SyncRequest, GetACLRequest, GetAllChildrenNumberRequest, GetEphemeralsRequest
-    (whose one field ZooKeeper calls prefixPath): one layout."""
-
-    path: str | None
-    FIELDS = (("path", USTRING),)
-
-
-@dataclass(frozen=True, slots=True)
-class SetDataRequest(Record):
-    path: str | None
-    data: bytes | None
-    version: int
-    FIELDS = (("path", USTRING), ("data", BUFFER), ("version", INT))
-
-
-@dataclass(frozen=True, slots=True)
-class SetACLRequest(Record):
-    path: str | None
-    acl: list[ACL] | None
-    version: int
-    FIELDS = (("path", USTRING), ("acl", ACLS), ("version", INT))
-
-
-@dataclass(frozen=True, slots=True)
-class WatchesRequest(Record):
-    """CheckWatchesRequest and RemoveWatchesRequest: a path and a watcher type."""
-
-    path: str | None
-    type: int
-    FIELDS = (("path", USTRING), ("type", INT))
-
-
-@dataclass(frozen=True, slots=True)
-class AddWatchRequest(Record):
-    path: str | None
-    mode: int
-    FIELDS = (("path", USTRING), ("mode", INT))
-
-
-@dataclass(frozen=True, slots=True)
-class ReconfigRequest(Record):
-    joining: str | None
-    leaving: str | None
-    new_members: str | None
-    config_id: int
-    FIELDS = (
-        ("joining", USTRING),
-        ("leaving", USTRING),
-        ("new_members", USTRING),
-        ("config_id", LONG),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class SaslRequest(Record):
-    token: bytes | None
-    FIELDS = (("token", BUFFER),)
-
-
-# -- response bodies ------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CreateResponse(Record):
-    path: str | None
-    FIELDS = (("path", USTRING),)
-
-
-@dataclass(frozen=True, slots=True)
-class Create2Response(Record):
-    path: str | None
-    stat: Stat
-    FIELDS = (("path", USTRING), ("stat", STAT))
-
-
-@dataclass(frozen=True, slots=True)
-class StatResponse(Record):
-    """ExistsResponse, SetDataResponse, SetACLResponse: a Stat alone."""
-
-    stat: Stat
-    FIELDS = (("stat", STAT),)
-
-
-@dataclass(frozen=True, slots=True)
-class GetDataResponse(Record):
-    data: bytes | None
-    stat: Stat
-    FIELDS = (("data", BUFFER), ("stat", STAT))
-
-
-@dataclass(frozen=True, slots=True)
-class GetChildrenResponse(Record):
-    children: list[str | None] | None
-    FIELDS = (("children", STRINGS),)
-
-
-@dataclass(frozen=True, slots=True)
-class GetChildren2Response(Record):
-    children: list[str | None] | None
-    stat: Stat
-    FIELDS = (("children", STRINGS), ("stat", STAT))
-
-
-@dataclass(frozen=True, slots=True)
-class GetACLResponse(Record):
-    acl: list[ACL] | None
-    stat: Stat
-    FIELDS = (("acl", ACLS), ("stat", STAT))
-
-
-@dataclass(frozen=True, slots=True)
-class PathResponse(Record):
-    """SyncResponse: the path."""
-
-    path: str | None
-    FIELDS = (("path", USTRING),)
-
-
-@dataclass(frozen=True, slots=True)
-class GetAllChildrenNumberResponse(Record):
-    total: int
-    FIELDS = (("total", INT),)
-
-
-@dataclass(frozen=True, slots=True)
-class GetEphemeralsResponse(Record):
-    ephemerals: list[str | None] | None
-    FIELDS = (("ephemerals", STRINGS),)
-
-
-@dataclass(frozen=True, slots=True)
-class WhoAmIResponse(Record):
-    client_info: list[ClientInfo] | None
-    FIELDS = (("client_info", vector(record(ClientInfo))),)
-
-
 # -- multi ----------------------------------------------------------------------
 
 MULTI_REQUEST_BODIES: Final[dict[int, type[Record]]] = {
@@ -687,29 +162,45 @@ MULTI_RESULT_BODIES: Final[dict[int, type[Record] | None]] = {
 and TTL creates; a failed op is type -1 with an ErrorResponse)."""
 
 
+_MULTI_END = MULTI_END.to_bytes()
+
+
+def _multi_header(data: bytes, pos: int) -> tuple[int, bool, int]:
+    """The (type, done, err) of the MultiHeader at `pos`, without building a record
+    (a multi has one per op); JuteDecodeError when the bytes end first."""
+    try:
+        op, done, err = _MULTI_HEADER.unpack_from(data, pos)
+    except struct.error as exc:
+        raise JuteDecodeError(f"multi ends early: {exc}") from None
+    return op, done, err
+
+
 @dataclass(frozen=True, slots=True)
 class MultiRequest(Record):
     """multi and multiRead: (op, body) pairs, each after a MultiHeader, then the end marker."""
 
     ops: tuple[tuple[int, Record], ...]
 
-    def write(self, out: Writer) -> None:
+    def pack_into(self, out: bytearray) -> None:
         for op, body in self.ops:
-            MultiHeader(op, False, -1).write(out)
-            body.write(out)
-        MULTI_END.write(out)
+            out += _MULTI_HEADER.pack(op, False, -1)
+            body.pack_into(out)
+        out += _MULTI_END
 
     @classmethod
-    def read(cls, inp: Reader) -> Self:
+    def unpack_from(cls, data: bytes, pos: int = 0) -> tuple[Self, int]:
+        data = bytes(data)
         ops: list[tuple[int, Record]] = []
-        while True:
-            header = MultiHeader.read(inp)
-            if header.done:
-                return cls(tuple(ops))
-            body = MULTI_REQUEST_BODIES.get(header.type)
+        while True:  # ends: every round reads at least a header, or raises
+            op, done, _ = _multi_header(data, pos)
+            pos += _MULTI_HEADER.size
+            if done:
+                return cls(tuple(ops)), pos
+            body = MULTI_REQUEST_BODIES.get(op)
             if body is None:
-                raise JuteDecodeError(f"op code {header.type} cannot appear in a multi")
-            ops.append((header.type, body.read(inp)))
+                raise JuteDecodeError(f"op code {op} cannot appear in a multi")
+            value, pos = body.unpack_from(data, pos)
+            ops.append((op, value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -725,25 +216,29 @@ class OpResult:
 class MultiResponse(Record):
     results: tuple[OpResult, ...]
 
-    def write(self, out: Writer) -> None:
+    def pack_into(self, out: bytearray) -> None:
         for result in self.results:
-            MultiHeader(result.type, False, result.err).write(out)
+            out += _MULTI_HEADER.pack(result.type, False, result.err)
             if result.body is not None:
-                result.body.write(out)
-        MULTI_END.write(out)
+                result.body.pack_into(out)
+        out += _MULTI_END
 
     @classmethod
-    def read(cls, inp: Reader) -> Self:
+    def unpack_from(cls, data: bytes, pos: int = 0) -> tuple[Self, int]:
+        data = bytes(data)
         results: list[OpResult] = []
         while True:
-            header = MultiHeader.read(inp)
-            if header.done:
-                return cls(tuple(results))
-            if header.type not in MULTI_RESULT_BODIES:
-                raise JuteDecodeError(f"result type {header.type} cannot appear in a multi")
-            body_type = MULTI_RESULT_BODIES[header.type]
-            body = None if body_type is None else body_type.read(inp)
-            results.append(OpResult(header.type, header.err, body))
+            op, done, err = _multi_header(data, pos)
+            pos += _MULTI_HEADER.size
+            if done:
+                return cls(tuple(results)), pos
+            if op not in MULTI_RESULT_BODIES:
+                raise JuteDecodeError(f"result type {op} cannot appear in a multi")
+            body_type = MULTI_RESULT_BODIES[op]
+            body = None
+            if body_type is not None:
+                body, pos = body_type.unpack_from(data, pos)
+            results.append(OpResult(op, err, body))
 
 
 # -- requests by op code ----------------------------------------------------------
@@ -785,29 +280,29 @@ REQUEST_BODIES: Final[dict[int, type[Record] | None]] = {
 def decode_request(packet: bytes) -> tuple[RequestHeader, Record | None]:
     """A request packet: its header, and its body if the op is one we know (else None,
     and the caller answers Unimplemented: the body of an unknown op cannot be read)."""
-    inp = Reader(packet)
-    header = RequestHeader.read(inp)
+    header, pos = RequestHeader.unpack_from(packet, 0)
     body_type = REQUEST_BODIES.get(header.type)
-    body = body_type.read(inp) if body_type is not None else None
+    body = body_type.unpack_from(packet, pos)[0] if body_type is not None else None
     return header, body
 
 
 def encode_request(header: RequestHeader, body: Record | None = None) -> bytes:
     """A whole request packet, length prefix included (clients and tests use it)."""
-    out = Writer()
-    header.write(out)
+    out = bytearray(_REQUEST.size)
     if body is not None:
-        body.write(out)
-    return frame(out.getvalue())
+        body.pack_into(out)
+    _REQUEST.pack_into(out, 0, len(out) - 4, header.xid, header.type)
+    return bytes(out)
 
 
 def encode_reply(header: ReplyHeader, body: Record | None = None) -> bytes:
-    """A whole reply packet, length prefix included."""
-    out = Writer()
-    header.write(out)
+    """A whole reply packet, length prefix included: one buffer, the prefix and header
+    filled in once the body is there."""
+    out = bytearray(_HEADERS.size)
     if body is not None:
-        body.write(out)
-    return frame(out.getvalue())
+        body.pack_into(out)
+    _HEADERS.pack_into(out, 0, len(out) - 4, header.xid, header.zxid, header.err)
+    return bytes(out)
 
 
 def frame(body: bytes) -> bytes:
@@ -852,3 +347,70 @@ class PacketDecoder:
         packet = bytes(buffer[4:end])
         del buffer[:end]
         return packet
+
+
+__all__ = [
+    "ACL",
+    "AUTH_XID",
+    "MAX_PACKET",
+    "MULTI_END",
+    "MULTI_REQUEST_BODIES",
+    "MULTI_RESULT_BODIES",
+    "OPEN_ACL_UNSAFE",
+    "PING_XID",
+    "REQUEST_BODIES",
+    "SET_WATCHES_XID",
+    "STAT_LAYOUT",
+    "WATCH_XID",
+    "AddWatchRequest",
+    "AuthPacket",
+    "CheckVersionRequest",
+    "ClientInfo",
+    "ConnectRequest",
+    "ConnectResponse",
+    "Create2Response",
+    "CreateRequest",
+    "CreateResponse",
+    "CreateTTLRequest",
+    "DeleteRequest",
+    "ErrorResponse",
+    "GetACLResponse",
+    "GetAllChildrenNumberResponse",
+    "GetChildren2Response",
+    "GetChildrenResponse",
+    "GetDataResponse",
+    "GetEphemeralsResponse",
+    "Id",
+    "JuteDecodeError",
+    "KeeperState",
+    "MultiHeader",
+    "MultiRequest",
+    "MultiResponse",
+    "OpResult",
+    "PacketDecoder",
+    "PathRequest",
+    "PathResponse",
+    "PathWatchRequest",
+    "Perms",
+    "Reader",
+    "ReconfigRequest",
+    "Record",
+    "ReplyHeader",
+    "RequestHeader",
+    "SaslRequest",
+    "SetACLRequest",
+    "SetDataRequest",
+    "SetWatches",
+    "SetWatches2",
+    "StatResponse",
+    "WatcherEvent",
+    "WatchesRequest",
+    "WhoAmIResponse",
+    "ZkOp",
+    "decode_request",
+    "encode_reply",
+    "encode_request",
+    "frame",
+    "to_signed64",
+    "to_unsigned64",
+]
