@@ -28,8 +28,8 @@ from typing import Final, Self
 
 from coord.errors import FrameTooLargeError
 from coord.framing import NEED_DATA, _NeedData
-from server.zk.jute_codegen import JuteDecodeError
-from server.zk.jute_records import (
+from coord.server.zk.jute_codegen import JuteDecodeError
+from coord.server.zk.jute_records import (
     ACL,
     MULTI_END,
     OPEN_ACL_UNSAFE,
@@ -72,7 +72,7 @@ from server.zk.jute_records import (
     WatchesRequest,
     WhoAmIResponse,
 )
-from server.zk.jute_schema import (
+from coord.server.zk.jute_schema import (
     Reader,
     Record,
     fixed_format,

@@ -15,7 +15,7 @@ from typing import Final
 
 from coord.acl import Perm
 from coord.messages import Stat
-from server.zk.jute_schema import (
+from coord.server.zk.jute_schema import (
     Bool,
     Buffer,
     Int,

@@ -44,7 +44,7 @@ from typing import (
     get_type_hints,
 )
 
-from server.zk.jute_codegen import (
+from coord.server.zk.jute_codegen import (
     TRAILING_BOOL,
     VECTOR,
     Bytes,

@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[3]
 def cases() -> dict[str, Callable[[], Any]]:
     """The measured calls: the port's hot paths (decode a request, encode a reply)."""
     from coord.messages import Stat
-    from server.zk import jute
-    from server.zk.jute import ACL, Id, ReplyHeader, RequestHeader, ZkOp
+    from coord.server.zk import jute
+    from coord.server.zk.jute import ACL, Id, ReplyHeader, RequestHeader, ZkOp
 
     stat = Stat(0x100000002, 0x100000003, 1_700_000_000_000, 1_700_000_000_500, 3, 2, 1,
                 (200 << 56) | 7, 100, 2, 0x100000004)  # fmt: skip
@@ -97,7 +97,7 @@ def child() -> None:
     for line in sys.stdin:
         command, *words = line.rstrip("\n").split("\t")
         if command == "digest":
-            from server.zk import jute
+            from coord.server.zk import jute
 
             digest = hashlib.sha256()
             for name, call in calls.items():

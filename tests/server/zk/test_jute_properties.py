@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coord.messages import Stat
-from server.zk import jute
-from server.zk.jute import (
+from coord.server.zk import jute
+from coord.server.zk.jute import (
     MULTI_REQUEST_BODIES,
     MULTI_RESULT_BODIES,
     REQUEST_BODIES,
@@ -30,10 +30,20 @@ from server.zk.jute import (
     OpResult,
     RequestHeader,
 )
-from server.zk.jute_codegen import TRAILING_BOOL, Bytes, Codec, Fixed, JuteType, Nested, VectorOf
-from server.zk.jute_schema import declared
+from coord.server.zk.jute_codegen import (
+    TRAILING_BOOL,
+    Bytes,
+    Codec,
+    Fixed,
+    JuteType,
+    Nested,
+    VectorOf,
+)
+from coord.server.zk.jute_schema import declared
 
-CODECS = [c for c in declared() if c.cls.__module__ in ("server.zk.jute_records", "coord.messages")]
+CODECS = [
+    c for c in declared() if c.cls.__module__ in ("coord.server.zk.jute_records", "coord.messages")
+]
 BY_CLASS = {c.cls: c for c in CODECS}
 HOSTILE_INTS = [-1, -2, -(2**31), 2**31 - 1, 0, 1, 0x7F, 0xFFFFF, 0x100000]
 

@@ -11,9 +11,9 @@ from typing import NamedTuple
 
 import pytest
 
-from server.zk import jute
-from server.zk.jute import JuteDecodeError, RequestHeader, ZkOp
-from server.zk.jute_schema import (
+from coord.server.zk import jute
+from coord.server.zk.jute import JuteDecodeError, RequestHeader, ZkOp
+from coord.server.zk.jute_schema import (
     Bool,
     Buffer,
     Int,
