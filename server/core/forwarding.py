@@ -24,6 +24,13 @@ class ForwardRequest:
     body: Any
     auth: tuple[tuple[str, str], ...] = ()
     """The ACL ids of the client's connection on the follower: the leader checks with them."""
+    prev_xid: int = 0
+    """The xid of the request this connection forwarded before this one (0: none).
+
+    Peer links keep order but may lose a stretch (a full queue, a broken
+    connection). A write whose predecessor never reached the leader must not be
+    applied ahead of it: the leader refuses it (ConnectionLoss), the follower
+    closes the client's connection, and the client resends both, in order."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,13 +112,19 @@ class Ready:
         return bool(self.txns or self.messages or self.closes or self.peer_messages)
 
 
+SYNC_ALIAS_BASE = 1 << 32
+"""Xids a follower gives the syncs it forwards: above every client xid (31 bits)."""
+
+
 class _Slot:
     """A request's place in its connection's reply order."""
 
-    __slots__ = ("op", "reply", "request", "waiting", "xid")
+    __slots__ = ("op", "reply", "request", "wait_xid", "waiting", "xid")
 
     def __init__(self, xid: int, op: int, request: Any = None) -> None:
         self.xid = xid
+        self.wait_xid = xid
+        """The xid its txn will carry: the client's, or a forwarded sync's own (see _submit)."""
         self.op = op
         self.request = request
         self.waiting = False
@@ -133,6 +139,7 @@ class _Connection:
         "closed",
         "closing",
         "conn_id",
+        "forwarded_xid",
         "sent_zxid",
         "session_id",
         "slots",
@@ -149,6 +156,8 @@ class _Connection:
         self.closing = False
         self.sent_zxid = 0
         """The highest zxid of a frame sent on this connection."""
+        self.forwarded_xid = 0
+        """The xid of the last request this connection forwarded to the leader."""
 
 
 @dataclass(slots=True)
@@ -201,6 +210,9 @@ class ServerCore:
         self._peer_out: list[tuple[int, PeerOutput]] = []
         self._touched: set[int] = set()
         self._next_session_id = self.config.session_id_base or (self.config.server_id << 56) + 1
+        self._sync_aliases = 0
+        self._forwarded: dict[int, int] = {}
+        """(Leader) session -> the xid of the last request a follower forwarded for it."""
 
     def _new_tracker(self) -> SessionTracker:
         return SessionTracker(
@@ -238,6 +250,7 @@ class ServerCore:
             self.tree, self._new_tracker(), epoch=epoch, now_ms=now_ms, results=self.write_results
         )
         self.leader_id = self.config.server_id
+        self._forwarded = {}
 
     def follow(self, leader_id: int) -> None:
         """This member is synced with `leader_id`: forward writes to it."""
@@ -435,6 +448,13 @@ class ServerCore:
         try:
             if self.sequencer is None:
                 raise ConnectionLossError("this member is not the leader any more")
+            last = self._forwarded.get(request.session_id, 0)
+            self._forwarded[request.session_id] = request.xid
+            if request.prev_xid and request.prev_xid != last:
+                raise ConnectionLossError(
+                    "a request sent before this one was lost on the way to the leader; "
+                    "reconnect and send both again"
+                )
             parsed = (
                 tuple(request.body)
                 if request.op == CREATE_SESSION
@@ -475,6 +495,14 @@ class ServerCore:
         if slot.op == CREATE_SESSION:
             conn.slots.clear()
             self._refuse(conn, KeeperError.from_wire(reply.err, reply.result))
+            return
+        if reply.err == ConnectionLossError.code:
+            # The leader lost an earlier request of this connection, or is no leader
+            # now: what is queued behind it cannot be trusted to keep the client's
+            # order. Close; the client resends its writes, in order, elsewhere.
+            self._emit(conn.conn_id, _notice(self.tree.last_zxid, KeeperError.from_wire(
+                reply.err, reply.result)))  # fmt: skip
+            self._close(conn)
             return
         slot.reply = [slot.xid, self.tree.last_zxid, reply.err, reply.result]
         self._flush(conn)
@@ -569,14 +597,24 @@ class ServerCore:
                 if slot.op == CREATE_SESSION
                 else slot.request.model_dump(mode="python")
             )
+            if slot.op == OpCode.SYNC:
+                # A sync's marker answers only the sync that asked for it. A resent
+                # sync (same client xid) must not be answered by the marker of the
+                # first one, which the leader may have ordered before writes that
+                # were acknowledged since: the read after it would miss them.
+                self._sync_aliases += 1
+                slot.wait_xid = SYNC_ALIAS_BASE + self._sync_aliases
+                key = (conn.session_id, slot.wait_xid)
             forward = ForwardRequest(
                 self.config.server_id,
                 conn.session_id,
-                slot.xid,
+                slot.wait_xid,
                 slot.op,
                 body,
                 conn.auth,  # Ids are (scheme, id) tuples already
+                conn.forwarded_xid,
             )
+            conn.forwarded_xid = slot.wait_xid
             self._peer_out.append((self.leader_id, forward))
         else:
             raise ConnectionLossError("this member has no leader; try another member")
@@ -732,7 +770,7 @@ class ServerCore:
             del self._conn_of_session[conn.session_id]
         for slot in conn.slots:
             if slot.waiting:
-                self._waiting.pop((conn.session_id, slot.xid), None)
+                self._waiting.pop((conn.session_id, slot.wait_xid), None)
         conn.slots.clear()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 import time
 from collections import Counter
@@ -16,13 +17,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=int, default=0, help="the first seed")
     parser.add_argument("--seed", type=int, help="run this one seed")
     parser.add_argument("--trace", action="store_true", help="print the seed's event trace")
+    parser.add_argument("--jobs", type=int, default=1, help="processes to run seeds in")
     args = parser.parse_args(argv)
     seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)
     totals: Counter[str] = Counter()
     failures = []
     started = time.perf_counter()
-    for seed in seeds:
-        result = run_seed(seed, trace=args.trace)
+    if args.jobs > 1 and not args.trace:
+        with multiprocessing.Pool(args.jobs) as pool:
+            results = list(pool.imap(run_seed, seeds, chunksize=4))
+    else:
+        results = [run_seed(seed, trace=args.trace) for seed in seeds]
+    for seed, result in zip(seeds, results, strict=True):
         totals.update(result.stats)
         if args.trace:
             print("\n".join(result.trace))

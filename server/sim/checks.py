@@ -16,9 +16,10 @@ check with the order as witness:
 - a read returns the model's node at the zxid its reply carries; a read
   after a sync carries a zxid at or after every write that had succeeded
   before the sync was sent;
-- a client never sees a zxid older than one it saw, on any member (in replies
-  and connect responses; an event names the zxid of its change, and one that
-  SET_WATCHES fires after a reconnect names an older change than the member's);
+- a client never sees a zxid older than one it saw, on any member, in the
+  replies to its requests (what it counts as seen, as ZooKeeper's client
+  does; an event names the zxid of its change, and one that SET_WATCHES fires
+  after a reconnect names an older change than the member's);
 - every watch event answers a watch the client holds, for the first change
   of that node after the watch was set (a persistent watch: for every change,
   in order), and arrives before any frame whose zxid shows that change, also
@@ -30,6 +31,7 @@ A broken guarantee raises `Violation` naming the client, path or zxid.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -120,8 +122,10 @@ class History:
         self.sync_reads = 0
         self.events = 0
         self.expired = 0
-        self.disks: Any = None
-        """() -> {member: set of durable zxids}; the world sets it."""
+        self._records: dict[int, OpRecord] = {}
+        """id(call) -> its record, while the call is open."""
+        self.holders: Callable[[int], list[int]] | None = None
+        """zxid -> the members whose disks hold it; the world sets it."""
 
     def _fail(self, text: str) -> Violation:
         return Violation(text)
@@ -175,16 +179,18 @@ class History:
     def view(self, client: SimClient) -> ClientView:
         return self.views.setdefault(client.client_id, ClientView())
 
-    def invoked(
-        self, client: SimClient, call: Call, after_sync: OpRecord | None = None
-    ) -> OpRecord:
-        record = OpRecord(
-            client.client_id, call, self.now_ms, self.acked_max, after_sync=after_sync
-        )
-        view = self.view(client)
-        view.pending.append(record)
-        call.notify = lambda: self._completed(client, record)
-        return record
+    def invoked(self, client: SimClient, call: Call, after_sync: Call | None = None) -> None:
+        """A call is made; `after_sync`: the sync sent just ahead of it (a linearizable read)."""
+        sync = self._records.get(id(after_sync)) if after_sync is not None else None
+        record = OpRecord(client.client_id, call, self.now_ms, self.acked_max, after_sync=sync)
+        self._records[id(call)] = record
+        self.view(client).pending.append(record)
+
+        def done() -> None:
+            self._records.pop(id(call), None)
+            self._completed(client, record)
+
+        call.notify = done
 
     def sent(self, client: SimClient, xid: int, op: int) -> None:
         view = self.view(client)
@@ -237,20 +243,17 @@ class History:
         view = self.view(client)
         view.frame_zxid = zxid
         if xid in view.set_watches_xids:
-            # Re-registered: from here on a watch hears of changes as on any connection.
             view.set_watches_xids.discard(xid)
-            for armed in view.armed.values():
-                if armed.suspended:
-                    armed.suspended, armed.after = False, zxid
-                elif armed.moved and not self._due(armed, zxid):
-                    armed.moved = False
+            self._rearmed(client, view, zxid)
         event = event_from_wire(zxid, payload) if xid == WATCH_XID else None
         if event is not None:
             self.events += 1
             self._check_event(client, view, event)
-        elif zxid:
+        elif zxid and xid > 0:  # a reply to a request (pings and notices show no data)
             self.frame_zxid(client, zxid)
             for armed in view.armed.values():
+                if armed.moved:
+                    continue  # (its SET_WATCHES is not answered yet)
                 due = self._due(armed, zxid)
                 if due:
                     raise self._fail(
@@ -260,6 +263,30 @@ class History:
         record = view.calls.get(xid)
         if record is not None:
             record.reply_zxid = zxid
+
+    def _rearmed(self, client: SimClient, view: ClientView, zxid: int) -> None:
+        """The SET_WATCHES reply: every watch is registered again, on the member's tree at zxid.
+
+        Before the reply, the member fired what its tree shows changed since the
+        client's last zxid (ZooKeeper's rule): a data watch whose node changed or
+        went, an exist watch whose node is there. A watch still armed must not
+        have been owed an event by that rule; from here on it hears of changes
+        after `zxid`, as on any connection.
+        """
+        for armed in view.armed.values():
+            if armed.moved:
+                owed = (
+                    self.model.state_at(armed.path, zxid) is not None
+                    if armed.kind is WatchKind.EXIST
+                    else bool(self._due(armed, zxid))
+                )
+                if owed:
+                    raise self._fail(
+                        f"client {client.client_id}: SET_WATCHES at {zxid:#x} sent no event "
+                        f"for its {armed.kind.value} watch on {armed.path}"
+                    )
+            armed.moved = armed.suspended = False
+            armed.after = zxid
 
     def _due(self, armed: Armed, upto: int) -> list[tuple[int, str]]:
         if armed.suspended:
@@ -359,14 +386,15 @@ class History:
                     f"set of {body.path} answered version {Stat(*result).version}, "
                     f"the txn made {body.version}"
                 )
-        self._durable_on_quorum(zxid)
+        self.durable_on_quorum(zxid)
         self.acked.append(zxid)
         self.acked_max = max(self.acked_max, zxid)
 
-    def _durable_on_quorum(self, zxid: int) -> None:
-        if self.disks is None:
+    def durable_on_quorum(self, zxid: int) -> None:
+        """An acknowledged write is on the disks of a quorum of voters."""
+        if self.holders is None:
             return
-        holding = [m for m, zxids in self.disks().items() if m in self.voters and zxid in zxids]
+        holding = [m for m in self.holders(zxid) if m in self.voters]
         if len(holding) <= len(self.voters) // 2:
             raise self._fail(f"acknowledged write {zxid:#x} is durable only on {holding}")
 
@@ -389,9 +417,11 @@ class History:
                 f"{got}, the chain has {want}"
             )
         self.reads_checked += 1
-        if record.after_sync is not None:
+        sync = record.after_sync
+        if sync is not None and sync.call.done and sync.call.error is None:
+            # (after a failed sync the client never returns the read: Client.get raises)
             self.sync_reads += 1
-            bound = record.after_sync.acked_before
+            bound = sync.acked_before
             if record.reply_zxid < bound:
                 raise self._fail(
                     f"client {client.client_id}: a read after sync at {record.reply_zxid:#x} "

@@ -102,7 +102,6 @@ class SimClient:
             self.history.session_started(self, response.session_id)
         else:
             self.history.reconnected(self)
-        self.history.frame_zxid(self, response.zxid)
         self.session_id = response.session_id
         self.password = response.password
         self.connected = True
@@ -164,11 +163,18 @@ class SimClient:
         """Heard nothing for 2/3 of the session timeout: try another member."""
         return self.connected and now_ms - self.last_heard_ms > self.timeout_ms * 2 // 3
 
-    def _call(self, op: OpCode, body: dict[str, Any], on_reply: Any = None) -> Call:
+    def _call(
+        self, op: OpCode, body: dict[str, Any], on_reply: Any = None, after_sync: Call | None = None
+    ) -> Call:
         call = Call(int(op), body, path=body.get("path"), on_reply=on_reply)
-        self.history.invoked(self, call)
+        self.history.invoked(self, call, after_sync)
         self.protocol.requests.enqueue(call)
         return call
+
+    def probe(self) -> None:
+        """A write that cannot fail on its own (a new path): the liveness phase needs one."""
+        self._call(OpCode.CREATE, create_body(f"/live-{self.client_id}-{self._counter}", b"x"))
+        self._counter += 1
 
     def _value(self) -> bytes:
         self._counter += 1
@@ -178,7 +184,9 @@ class SimClient:
         rng = self.rng
         key = rng.choice(KEYS)
         roll = rng.random()
-        if roll < 0.15:
+        if roll < 0.02:
+            self._call(OpCode.CREATE, create_body(QUEUE, b""))
+        elif roll < 0.15:
             self._call(OpCode.CREATE, create_body(key, self._value()))
         elif roll < 0.22:
             path = rng.choice(EPHEMERALS)
@@ -201,8 +209,8 @@ class SimClient:
             ]
             self._call(OpCode.MULTI, {"ops": ops})
         elif roll < 0.72:
-            self._call(OpCode.SYNC, {"path": key})
-            self._read(key, watch=False)
+            sync = self._call(OpCode.SYNC, {"path": key})
+            self._read(key, watch=False, after_sync=sync)
         elif roll < 0.88:
             self._read(key, watch=rng.random() < 0.6)
         elif roll < 0.92:
@@ -213,9 +221,10 @@ class SimClient:
             self._call(OpCode.EXISTS, {"path": key, "watch": True},
                        on_reply=self._watch_hook(None, key))  # fmt: skip
 
-    def _read(self, key: str, *, watch: bool) -> None:
+    def _read(self, key: str, *, watch: bool, after_sync: Call | None = None) -> None:
         hook = self._watch_hook(WatchKind.DATA, key) if watch else None
-        self._call(OpCode.GET_DATA, {"path": key, "watch": watch}, on_reply=hook)
+        body = {"path": key, "watch": watch}
+        self._call(OpCode.GET_DATA, body, on_reply=hook, after_sync=after_sync)
 
     def _watch_hook(self, kind: WatchKind | None, path: str) -> Callable[[int, Any], None]:
         registry = self.protocol.watches

@@ -16,6 +16,7 @@ them: the torn tail of a log write, or a whole unsynced batch lost.
 from __future__ import annotations
 
 import random
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -54,6 +55,17 @@ class SimDisk:
 
     def last_zxid(self) -> int:
         return self.log[-1].zxid if self.log else self.snapshot_zxid
+
+    def holds(self, zxid: int) -> bool:
+        """Is the txn at `zxid` durable here (in the log, or under the installed snapshot)?"""
+        if self.snapshot is not None and zxid <= self.snapshot_zxid:
+            return True
+        index = bisect_left(self.log, zxid, key=_zxid)
+        return index < len(self.log) and self.log[index].zxid == zxid
+
+
+def _zxid(txn: Txn) -> int:
+    return txn.zxid
 
 
 Send = Callable[[int, WireMessage], None]

@@ -121,7 +121,7 @@ class World:
         self.network = Network(self.rng, frozenset(self.ids))
         self.network.drop = config.faults.drop
         self.history = History(voters)
-        self.history.disks = self._durable
+        self.history.holders = self._holders
         self.clients = [SimClient(i + 1, self.rng, self.history) for i in range(config.clients)]
         self.connections: dict[int, ClientConnection] = {}
         self.conn_of_client: dict[int, int] = {}
@@ -151,28 +151,34 @@ class World:
         commits the log before it, so that part joins the chain first (from a
         member that took a snapshot past it, the part comes from the leader).
         """
-        head, first = self.history.model.last_zxid, txns[0].zxid
-        if first > head:
-            sources = [self.members[member_id]]
-            leader = self.serving_leader()
-            if sources[0].disk.snapshot_zxid > head and leader is not None:
-                sources.append(self.members[leader])
-            before = {t.zxid: t for m in sources for t in m.disk.log if head < t.zxid < first}
-            txns = [before[z] for z in sorted(before)] + txns
-        self.history.committed(member_id, txns)
+        self.history.committed(member_id, self._log_before(member_id, txns[0].zxid) + txns)
+
+    def _log_before(self, member_id: int, upto: int) -> list[Txn]:
+        """The member's logged txns after the chain's head and before `upto`."""
+        head = self.history.model.last_zxid
+        if upto <= head + 1:
+            return []
+        sources = [self.members[member_id]]
+        leader = self.serving_leader()
+        if sources[0].disk.snapshot_zxid > head and leader is not None:
+            sources.append(self.members[leader])
+        found = {t.zxid: t for m in sources for t in m.disk.log if head < t.zxid < upto}
+        return [found[z] for z in sorted(found)]
+
+    def _serving_is_committed(self, member_id: int) -> None:
+        """A member that serves has synced with its leader: its whole tree is committed."""
+        core = self.members[member_id].core
+        if core is not None and core.replica.serving and not core.zab.has_ready():
+            last = core.replica.tree.last_zxid
+            if last > self.history.model.last_zxid:
+                self.history.committed(member_id, self._log_before(member_id, last + 1))
 
     def _lives(self) -> dict[int, int]:
         return {i: m.incarnation for i, m in self.members.items()}
 
-    def _durable(self) -> dict[int, set[int]]:
-        out: dict[int, set[int]] = {}
-        for i, member in self.members.items():
-            disk = member.disk
-            zxids = {t.zxid for t in disk.log}
-            if disk.snapshot is not None:
-                zxids |= {z for z in self.history.chain if z <= disk.snapshot_zxid}
-            out[i] = zxids
-        return out
+    def _holders(self, zxid: int) -> list[int]:
+        """The members whose disks hold the txn at `zxid`."""
+        return [i for i, member in self.members.items() if member.disk.holds(zxid)]
 
     @property
     def now_ms(self) -> int:
@@ -204,6 +210,7 @@ class World:
             self._client_acts(client)
         for member_id in self.ids:
             self._pump(member_id)
+            self._serving_is_committed(member_id)
         if faults:
             self._faults()
         if self.time % 25 == 0:
@@ -419,6 +426,9 @@ def run_seed(seed: int, *, config: SimConfig | None = None, trace: bool = False)
             client.silent_until_ms = 0
         quiet_at = config.liveness_steps * 2 // 3
         for i in range(config.liveness_steps):
+            if i in (0, quiet_at // 2):
+                for client in world.clients:
+                    client.probe()
             if i == quiet_at:
                 for client in world.clients:
                     client.pipeline = 0
@@ -439,7 +449,7 @@ def run_seed(seed: int, *, config: SimConfig | None = None, trace: bool = False)
             if tree_digest(member.core.replica.tree) != world.history.model.digest:
                 raise Violation(f"member {member_id}'s final tree differs from the chain's")
         for zxid in world.history.acked:
-            world.history._durable_on_quorum(zxid)
+            world.history.durable_on_quorum(zxid)
     except Exception as exc:  # a checker's Violation, or anything a core raised
         text = (
             str(exc)

@@ -108,7 +108,8 @@ def encode_message(message: WireMessage) -> list[Any]:
         return [12, message.epoch, message.commit_zxid]
     if isinstance(message, ForwardRequest):
         auth = [list(pair) for pair in message.auth]
-        return [20, message.origin, message.session_id, message.xid, message.op, message.body, auth]
+        return [20, message.origin, message.session_id, message.xid, message.op, message.body, auth,
+                message.prev_xid]  # fmt: skip
     if isinstance(message, ForwardReply):
         return [21, message.session_id, message.xid, message.err, message.result, message.zxid]
     if isinstance(message, SessionTouches):
@@ -132,7 +133,7 @@ def decode_message(value: Any, members: Collection[int] | None = None) -> WireMe
 
 
 _LENGTHS: Final = {1: 7, 2: 4, 3: 2, 4: 4, 5: 8, 6: 3, 7: 3, 8: 3, 9: 3, 10: 3, 11: 3, 12: 3,
-                   20: 7, 21: 6, 22: 2}  # fmt: skip
+                   20: 8, 21: 6, 22: 2}  # fmt: skip
 
 
 def _check(value: Any, members: Collection[int] | None) -> None:
@@ -184,6 +185,7 @@ def _check(value: Any, members: Collection[int] | None) -> None:
         elif value[5] is not None and type(value[5]) is not dict:
             raise WireCheckError(f"a forwarded request body is a map, got {type(value[5])}")
         check_auth_pairs(value[6])
+        check_i64(value[7], "previous xid")
     elif tag == 21:
         check_i64(value[1], "session id")
         check_i64(value[2], "xid")
@@ -225,7 +227,7 @@ def _decode(value: Any) -> WireMessage:
         return Ping(value[1], value[2])
     if tag == 20:
         auth = tuple((str(scheme), str(ident)) for scheme, ident in value[6])
-        return ForwardRequest(value[1], value[2], value[3], value[4], value[5], auth)
+        return ForwardRequest(value[1], value[2], value[3], value[4], value[5], auth, value[7])
     if tag == 21:
         return ForwardReply(value[1], value[2], value[3], value[4], value[5])
     if tag == 22:
