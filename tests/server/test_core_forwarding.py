@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from coord.errors import BadVersionError, NodeExistsError
+from coord.errors import BadVersionError, ConnectionLossError, NodeExistsError
 from coord.framing import NEED_DATA, FrameDecoder, encode_frame
 from coord.messages import PROTOCOL_VERSION, ConnectRequest, OpCode
 from coord.server.core.forwarding import ForwardReply, ForwardRequest, SessionTouches
@@ -203,3 +203,70 @@ def test_a_retry_of_a_write_still_in_flight_joins_it():
     core.advance(in_flight, now_ms=NOW)
     replies = [frame for conn, frame in core.ready().messages if conn == 2]
     assert replies[-1][0] == 5 and replies[-1][2] == 0 and replies[-1][3][0] == "/once"
+
+
+# -- found by the whole-member simulator --------------------------------------------------
+
+
+def test_a_retry_answered_from_the_table_never_carries_a_zxid_older_than_the_connection_saw():
+    pair = Pair()
+    hello = pair.connect(7)
+    pair.send(7, 1, OpCode.CREATE, {"path": "/a", "data": b""})
+    pair.pump()
+    first_zxid = pair.frames[7].pop(0)[1]
+    other = pair.connect(9)  # another session's writes move the tree on
+    assert other.get("error", 0) == 0
+    for xid in (1, 2, 3):
+        pair.send(9, xid, OpCode.CREATE, {"path": f"/b{xid}", "data": b""})
+    pair.pump()
+    pair.follower.connection_lost(7)
+    _resume(pair, 8, hello)  # the connect response says the tree's zxid, beyond first_zxid
+    pair.send(8, 1, OpCode.CREATE, {"path": "/a", "data": b""})
+    pair.pump()
+    xid, zxid, err, _ = pair.frames[8].pop(0)
+    assert (xid, err) == (1, 0)
+    assert zxid == pair.follower.tree.last_zxid > first_zxid
+
+
+def test_a_resent_sync_is_not_answered_by_the_marker_of_the_first():
+    """The first sync's marker may be ordered before writes acknowledged since: a read
+    after the resent sync must wait for a marker the leader ordered after the resend."""
+    pair = Pair()
+    hello = pair.connect(7)
+    pair.send(7, 5, OpCode.SYNC, {"path": "/"})
+    ready = pair.follower.ready()
+    ((_, first),) = ready.peer_messages
+    assert isinstance(first, ForwardRequest) and first.op == OpCode.SYNC
+    assert first.xid != 5  # the follower's own xid for this marker
+    # The leader orders the first sync's marker; it reaches the follower late.
+    pair.leader.forwarded(_roundtrip(first), now_ms=NOW)
+    old_marker = pair.leader.ready().txns
+    pair.follower.connection_lost(7)
+    _resume(pair, 8, hello)
+    pair.send(8, 5, OpCode.SYNC, {"path": "/"})  # resent with the same client xid
+    pair.follower.apply_committed(old_marker, now_ms=NOW)
+    ready = pair.follower.ready()
+    assert not [frame for conn, frame in ready.messages if conn == 8]  # still waiting
+    ((_, resent),) = ready.peer_messages
+    assert resent.xid not in (5, first.xid)
+    pair.leader.forwarded(_roundtrip(resent), now_ms=NOW)
+    pair.pump()  # the resent sync's own marker is ordered and applied
+    assert [frame[0] for frame in pair.frames[8]] == [5]
+
+
+def test_a_forwarded_write_whose_predecessor_was_lost_is_refused_and_its_connection_closed():
+    pair = Pair()
+    pair.connect(7)
+    pair.send(7, 1, OpCode.CREATE, {"path": "/first", "data": b""})
+    pair.send(7, 2, OpCode.CREATE, {"path": "/second", "data": b""})
+    ready = pair.follower.ready()
+    first, second = (m for _, m in ready.peer_messages)
+    assert (first.prev_xid, second.prev_xid) == (0, 1)
+    pair.leader.forwarded(_roundtrip(second), now_ms=NOW)  # the first was lost on the link
+    ((_, refusal),) = pair.leader.ready().peer_messages
+    assert isinstance(refusal, ForwardReply) and refusal.err == ConnectionLossError.code
+    assert pair.leader.tree.get("/second") is None
+    pair.follower.forward_refused(_roundtrip(refusal))
+    out = pair.follower.ready()
+    assert 7 in out.closes
+    assert [f[2] for c, f in out.messages if c == 7] == [ConnectionLossError.code]
