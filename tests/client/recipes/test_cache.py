@@ -83,7 +83,8 @@ async def test_race_of_writers_ends_equal_to_the_server(
                     nursery.start_soon(churn, w)
             truth = {ROOT: b""}
             for name in await writer.get_children(ROOT):
-                truth[f"{ROOT}/{name}"] = (await writer.get(f"{ROOT}/{name}"))[0]
+                data, _stat = await writer.get(f"{ROOT}/{name}")
+                truth[f"{ROOT}/{name}"] = data
             await until(cache, lambda: cache.snapshot() == truth)
 
 

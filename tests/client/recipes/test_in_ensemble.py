@@ -18,6 +18,19 @@ from server.testing import InProcessEnsemble
 from .conftest import ConnectFactory, HoldLog
 
 
+async def kill_the_leader_midway(
+    ensemble: InProcessEnsemble, log: HoldLog, *, before: int, after: int
+) -> tuple[int, float]:
+    """Once `before` holds have started, kill the leader; return (its id, when) once
+    `after` more have started without it (the others elected a new one meanwhile)."""
+    await log.wait_until(lambda holds: len(holds) >= before)
+    leader = await ensemble.wait_for_leader()
+    killed_at = trio.current_time()
+    await ensemble.kill(leader)
+    await log.wait_until(lambda holds: sum(h.start > killed_at for h in holds) >= after)
+    return leader, killed_at
+
+
 async def test_lock_mutual_exclusion_across_a_leader_kill(
     autojump_clock: trio.testing.MockClock, ensemble: InProcessEnsemble, connect: ConnectFactory
 ) -> None:
@@ -41,12 +54,7 @@ async def test_lock_mutual_exclusion_across_a_leader_kill(
     async with trio.open_nursery() as nursery:
         for index in range(3):
             nursery.start_soon(worker, f"w{index}", 15)
-        await log.wait_until(lambda holds: len(holds) >= 6)
-        leader = await ensemble.wait_for_leader()
-        killed_at = trio.current_time()
-        await ensemble.kill(leader)
-        # The old leader stays down until the others have elected and granted more holds.
-        await log.wait_until(lambda holds: sum(h.start > killed_at for h in holds) >= 3)
+        leader, killed_at = await kill_the_leader_midway(ensemble, log, before=6, after=3)
         await ensemble.restart(leader)
     assert len(log.holds) >= 45
     assert any(h.start < killed_at for h in log.holds)
@@ -78,10 +86,6 @@ async def test_election_has_one_leader_at_a_time_across_a_leader_kill(
     async with trio.open_nursery() as nursery:
         for index in range(3):
             nursery.start_soon(candidate, f"c{index}", 6)
-        await log.wait_until(lambda holds: len(holds) >= 3)
-        leader = await ensemble.wait_for_leader()
-        killed_at = trio.current_time()
-        await ensemble.kill(leader)
-        await log.wait_until(lambda holds: any(h.start > killed_at for h in holds))
+        await kill_the_leader_midway(ensemble, log, before=3, after=1)
     assert len(log.holds) >= 10
     log.check()

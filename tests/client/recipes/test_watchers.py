@@ -7,6 +7,7 @@ import trio
 from trio.testing import MockClock
 
 from client import ClientState, SessionExpiredError, Stat
+from client.recipes import DataWatch
 from server.testing import InProcessEnsemble
 
 from .conftest import ConnectFactory, Notifier, followers, wait_state
@@ -17,6 +18,12 @@ PATH = "/config/db"
 async def next_value(watch):  # type: ignore[no-untyped-def]
     with trio.fail_after(5):
         return await watch.__anext__()
+
+
+async def next_data(watch: DataWatch) -> bytes | None:
+    """The data of the DataWatch's next (data, stat)."""
+    data, _stat = await next_value(watch)
+    return data
 
 
 async def test_data_watch_current_value_then_changes(
@@ -32,11 +39,11 @@ async def test_data_watch_current_value_then_changes(
         data, stat = await next_value(watch)
         assert data == b"v1" and isinstance(stat, Stat)
         await writer.set(PATH, b"v2")
-        assert (await next_value(watch))[0] == b"v2"
+        assert await next_data(watch) == b"v2"
         await writer.delete(PATH)
         assert await next_value(watch) == (None, None)
         await writer.create(PATH, b"v3")
-        assert (await next_value(watch))[0] == b"v3"
+        assert await next_data(watch) == b"v3"
 
 
 async def test_a_burst_ends_on_the_latest_value(
@@ -45,7 +52,7 @@ async def test_a_burst_ends_on_the_latest_value(
     async with connect(session_timeout=2) as zk, connect(session_timeout=2) as writer:
         await writer.create(PATH, b"0", makepath=True)
         async with zk.DataWatch(PATH) as watch:
-            assert (await next_value(watch))[0] == b"0"
+            assert await next_data(watch) == b"0"
 
             async def write_burst(w: int) -> None:
                 for i in range(20):
@@ -57,7 +64,7 @@ async def test_a_burst_ends_on_the_latest_value(
             final, _ = await writer.get(PATH)
             seen = []
             while not seen or seen[-1] != final:
-                seen.append((await next_value(watch))[0])
+                seen.append(await next_data(watch))
             assert len(seen) == len(set(seen))  # never the same value twice in a row
 
 
@@ -114,7 +121,7 @@ async def test_changes_while_disconnected_and_across_a_restart_are_not_missed(
         await writer.create(PATH, b"1", makepath=True)
         await writer.create("/svc/x", makepath=True)
         async with zk.DataWatch(PATH) as data, zk.ChildrenWatch("/svc") as kids:
-            assert (await next_value(data))[0] == b"1"
+            assert await next_data(data) == b"1"
             assert await next_value(kids) == ["x"]
             await ensemble.kill(down)  # zk's only member
             await wait_state(zk, ClientState.SUSPENDED)
@@ -122,13 +129,13 @@ async def test_changes_while_disconnected_and_across_a_restart_are_not_missed(
             await writer.set(PATH, b"3")
             await writer.create("/svc/y")
             await ensemble.start(down)
-            assert (await next_value(data))[0] == b"3"
+            assert await next_data(data) == b"3"
             assert await next_value(kids) == ["x", "y"]
             leader = await ensemble.wait_for_leader()
             await ensemble.restart(leader)  # a new leader is elected; both clients stay
             await ensemble.wait_serving()
             await writer.set(PATH, b"4")
-            assert (await next_value(data))[0] == b"4"
+            assert await next_data(data) == b"4"
 
 
 async def test_expired_session_ends_the_iteration_with_an_error(
