@@ -34,16 +34,22 @@ server's clock rates. With the default 10 s session that is 2.5 s; and the
 trust window left, 3T/4, is longer than the client's own 2T/3 read timeout,
 so a connection that merely hiccups is noticed and replaced before the
 guard gives up. Fencing tokens cover whatever still slips through.
+
+Two pieces. `HoldGuard` is the scope itself, usable alone (the partitioner
+guards its work with one). `GuardedHold` is the `async with` that every
+recipe holding something shares (Lock and its kin, Semaphore, the lease):
+take, guard, run the body, give back, and raise the recipe's lost error when
+the guard ended the body; each recipe supplies only its own steps.
 """
 
 from __future__ import annotations
 
+import abc
 import logging
 import math
-from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Self
 
 import trio
 
@@ -219,29 +225,101 @@ class HoldGuard:
                 await trio.sleep_until(min(next_probe, self.trusted_until))
 
 
-async def enter_guarded(guard: HoldGuard, release: Callable[[], Awaitable[object]]) -> None:
-    """Start guarding a fresh hold; if the guard cannot start, give the hold back."""
-    try:
-        await guard.__aenter__()
-    except BaseException:
-        await release()
-        raise
+class GuardedHold(abc.ABC):
+    """The `async with` of every recipe that holds something (Lock, Semaphore, lease, ...).
 
+    The protocol is the same for all of them, so it lives here once: take the
+    hold (or raise), start a HoldGuard around the body, and on the way out
+    stop the guard, give the hold back, and turn a body that the guard
+    cancelled because the hold was lost into the recipe's lost error, so the
+    code after the block never assumes that the body ran to its end. A
+    recipe supplies only what is its own: how it takes the hold, the guard of
+    a fresh hold (which node, confirmed when), how it gives the hold back,
+    and the error it raises when the hold is lost.
+    """
 
-async def exit_guarded(
-    guard: HoldGuard,
-    release: Callable[[], Awaitable[object]],
-    lost_error: Callable[[str], BaseException],
-    exc_type: type[BaseException] | None,
-    exc: BaseException | None,
-    tb: TracebackType | None,
-) -> bool:
-    """End a guarded body and release the hold. A body the guard cancelled because the
-    hold was lost ends in `lost_error(why)`, so the holder always learns of it."""
-    try:
-        swallowed = await guard.__aexit__(exc_type, exc, tb)
-    finally:
-        await release()
-    if swallowed and guard.lost is not None:
-        raise lost_error(str(guard.lost))
-    return swallowed
+    lost: str | None = None
+    """Why the last `async with` body was cancelled by its guard (None: it was not)."""
+    _guard: HoldGuard | None = None
+    """The guard of the `async with` body that runs now (None outside the block)."""
+
+    # -- what each recipe supplies ---------------------------------------------------
+
+    @property
+    @abc.abstractmethod
+    def _holds(self) -> bool:
+        """Whether the recipe holds (its node is there, as far as it knows)."""
+
+    @abc.abstractmethod
+    async def _take(self) -> None:
+        """Take the hold for the block, or raise (LockTimeout when it cannot)."""
+
+    @abc.abstractmethod
+    def _new_guard(self) -> HoldGuard:
+        """The guard of the hold just taken."""
+
+    @abc.abstractmethod
+    def _lost_error(self, why: str) -> BaseException:
+        """The error the block ends in when its guard found the hold lost for `why`."""
+
+    async def _give_back(self) -> object:
+        """Give the hold back when the block ends (or its guard cannot start)."""
+        return await self.release()
+
+    @abc.abstractmethod
+    async def release(self) -> object:
+        """Give the hold back (shielded: it must finish also when the caller is cancelled)."""
+
+    # -- what every holder can ask ---------------------------------------------------
+
+    @property
+    def is_acquired(self) -> bool:
+        """Whether this object holds (and, inside `async with`, still trusts the hold)."""
+        return self._holds and (self._guard is None or self._guard.lost is None)
+
+    @property
+    def trusted_until(self) -> float:
+        """Trio time until which the hold is trusted (inside `async with`; -inf when not held)."""
+        if not self._holds or self._guard is None:
+            return -math.inf
+        return self._guard.trusted_until
+
+    def is_trusted(self) -> bool:
+        """Whether the hold is trusted right now; check before each side effect that matters."""
+        return trio.current_time() < self.trusted_until
+
+    def _step_down(self) -> None:
+        """Cancel the body voluntarily (the `async with` then exits without an error)."""
+        if self._guard is not None:
+            self._guard.step_down()
+
+    # -- async with ------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self._take()
+        self.lost = None
+        guard = self._new_guard()
+        try:
+            await guard.__aenter__()
+        except BaseException:
+            await self._give_back()
+            raise
+        self._guard = guard
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        guard, self._guard = self._guard, None
+        assert guard is not None
+        try:
+            swallowed = await guard.__aexit__(exc_type, exc, tb)
+        finally:
+            self.lost = guard.lost
+            await self._give_back()
+        if swallowed and guard.lost is not None:
+            raise self._lost_error(guard.lost)
+        return swallowed

@@ -15,8 +15,11 @@ write). The tags make an add exactly-once: a set that fails with a
 connection loss may or may not have happened, and a blind retry (kazoo's)
 can add twice. Here the add re-reads the node; if its tag is among the
 recent ones its write landed (and later writers built on it), otherwise it
-did not and the add tries again. That is exact unless more than TAGS_KEPT
-other writes land between the lost reply and the re-read.
+did not and the add tries again, after a pause: a member that has lost its
+leader refuses every write at once until it finds a new one, and an
+immediate retry would spin (and, under a MockClock, stop time). That is
+exact unless more than TAGS_KEPT other writes land between the lost reply
+and the re-read.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
+import trio
+
 from coord.errors import BadVersionError, ConnectionLossError, NodeExistsError, NoNodeError
 from coord.paths import validate
 
-from ._support import retry_read
+from ._support import RETRY_PAUSE, retry_read
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -91,6 +96,7 @@ class Counter(Generic[N]):
                     continue
                 except ConnectionLossError:
                     if not await self._landed(tag):
+                        await trio.sleep(RETRY_PAUSE)
                         continue
                 return self._done(old, new)
             old = self._decode(data)
@@ -101,6 +107,7 @@ class Counter(Generic[N]):
                 continue
             except ConnectionLossError:
                 if not await self._landed(tag):
+                    await trio.sleep(RETRY_PAUSE)
                     continue
             return self._done(old, new)
 

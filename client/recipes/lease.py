@@ -35,15 +35,14 @@ from __future__ import annotations
 import json
 import math
 from datetime import timedelta
-from types import TracebackType
-from typing import TYPE_CHECKING, Final, Self
+from typing import TYPE_CHECKING, Final
 
 import trio
 
 from coord.errors import BadVersionError, ConnectionLossError, NodeExistsError, NoNodeError
 from coord.paths import join, validate
 
-from ._guard import HoldGuard
+from ._guard import GuardedHold, HoldGuard
 from ._support import retry_read
 from .errors import LockLostError, LockTimeout
 
@@ -62,7 +61,7 @@ def _seconds(duration: float | timedelta) -> float:
     return seconds
 
 
-class NonBlockingLease:
+class NonBlockingLease(GuardedHold):
     """Try once to obtain a lease for `duration` (seconds or a timedelta)."""
 
     def __init__(
@@ -85,13 +84,15 @@ class NonBlockingLease:
         self.token: int | None = None
         self.expires_at = -math.inf
         """Trio time at which this holder's lease ends, by its own (conservative) reckoning."""
-        self.lost: str | None = None
-        self._guard: HoldGuard | None = None
         self._version = -1
 
     def __bool__(self) -> bool:
         """Whether the lease is held and not yet run out (kazoo's truth test)."""
         return self.obtained and trio.current_time() < self.expires_at
+
+    @property
+    def _holds(self) -> bool:
+        return self.obtained
 
     @property
     def trusted_until(self) -> float:
@@ -172,28 +173,21 @@ class NonBlockingLease:
             except (BadVersionError, NoNodeError, ConnectionLossError):
                 pass
 
-    async def __aenter__(self) -> Self:
-        """Run the block while the lease lasts; obtains it first if needed (LockTimeout if not)."""
+    # -- async with: the body runs while the lease lasts -------------------------------
+
+    async def _take(self) -> None:
+        """Obtain the lease first if it is not held (LockTimeout if someone else holds it)."""
         if not self and not await self.obtain():
             raise LockTimeout(f"lease {self.path} is held by someone else")
-        self.lost = None
-        self._guard = _LeaseGuard(self)
-        await self._guard.__aenter__()
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        guard, self._guard = self._guard, None
-        assert guard is not None
-        swallowed = await guard.__aexit__(exc_type, exc, tb)
-        self.lost = guard.lost
-        if swallowed and guard.lost is not None:
-            raise LockLostError(f"lease {self.path}: {guard.lost}")
-        return swallowed
+    def _new_guard(self) -> HoldGuard:
+        return _LeaseGuard(self)
+
+    def _lost_error(self, why: str) -> LockLostError:
+        return LockLostError(f"lease {self.path}: {why}")
+
+    async def _give_back(self) -> None:
+        """Nothing: the lease lasts its duration after the block too (`release()` ends it)."""
 
 
 class _LeaseGuard(HoldGuard):

@@ -46,7 +46,6 @@ from __future__ import annotations
 import logging
 import math
 import uuid
-from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar
 
 import trio
@@ -55,7 +54,7 @@ from coord.errors import ConnectionLossError, NoNodeError, RolledBackError
 from coord.paths import basename, join, validate
 
 from ._contenders import EXCLUSIVE, LOCK, blocker, lock_delay_marker, parse_marker, queue_of
-from ._guard import HoldGuard, enter_guarded, exit_guarded
+from ._guard import GuardedHold, HoldGuard
 from ._support import (
     RETRY_PAUSE,
     RETRYABLE,
@@ -192,7 +191,7 @@ class Contender:
             await delete_all_own(self.client, self.path, self.prefix)
 
 
-class Lock:
+class Lock(GuardedHold):
     """A fair distributed mutex; see the module docstring. kazoo's `Lock` names.
 
     `identifier` is stored in the contender node (see `contenders()`).
@@ -224,9 +223,6 @@ class Lock:
         self.lock_delay = lock_delay
         self.margin = margin
         self._contender: Contender | None = None
-        self._guard: HoldGuard | None = None
-        self.lost: str | None = None
-        """Why the last `async with` body was cancelled by its guard (None: it was not)."""
 
     def __repr__(self) -> str:
         state = "acquired" if self.is_acquired else "free"
@@ -235,11 +231,8 @@ class Lock:
     # -- state -----------------------------------------------------------------
 
     @property
-    def is_acquired(self) -> bool:
-        """Whether this object holds the lock (and, inside `async with`, still trusts it)."""
-        if self._contender is None:
-            return False
-        return self._guard is None or self._guard.lost is None
+    def _holds(self) -> bool:
+        return self._contender is not None
 
     @property
     def node(self) -> str | None:
@@ -250,17 +243,6 @@ class Lock:
     def token(self) -> int | None:
         """The fencing token: the zxid that created our node; grows from holder to holder."""
         return None if self._contender is None else self._contender.token
-
-    @property
-    def trusted_until(self) -> float:
-        """Trio time until which the hold is trusted (inside `async with`; -inf when not held)."""
-        if self._contender is None or self._guard is None:
-            return -math.inf
-        return self._guard.trusted_until
-
-    def is_trusted(self) -> bool:
-        """Whether the hold is trusted right now; check before each side effect that matters."""
-        return trio.current_time() < self.trusted_until
 
     # -- acquire and release ---------------------------------------------------
 
@@ -316,48 +298,19 @@ class Lock:
 
     # -- async with ------------------------------------------------------------
 
-    async def __aenter__(self) -> Lock:
+    async def _take(self) -> None:
         if not await self.acquire(timeout=self.timeout):
             raise LockTimeout(f"could not acquire {self.path} within {self.timeout:g} s")
-        assert self._contender is not None and self._contender.node is not None
-        self.lost = None
-        self._guard = HoldGuard(
-            self.client,
-            self._contender.node,
-            confirmed_at=self._contender.confirmed_at,
-            margin=self.margin,
+
+    def _new_guard(self) -> HoldGuard:
+        contender = self._contender
+        assert contender is not None and contender.node is not None
+        return HoldGuard(
+            self.client, contender.node, confirmed_at=contender.confirmed_at, margin=self.margin
         )
-        try:
-            await enter_guarded(self._guard, self.release)
-        except BaseException:
-            self._guard = None
-            raise
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        guard, self._guard = self._guard, None
-        assert guard is not None
-        try:
-            return await exit_guarded(
-                guard,
-                self.release,
-                lambda why: self.lost_error(f"{self.path}: {why}"),
-                exc_type,
-                exc,
-                tb,
-            )
-        finally:
-            self.lost = guard.lost
-
-    def _step_down(self) -> None:
-        """Cancel the body voluntarily (the `async with` then exits without an error)."""
-        if self._guard is not None:
-            self._guard.step_down()
+    def _lost_error(self, why: str) -> LockLostError:
+        return self.lost_error(f"{self.path}: {why}")
 
 
 async def contender_identifiers(client: Client, path: str) -> list[str]:

@@ -106,10 +106,12 @@ class Queue:
             client.remove_listener(waker)
 
     async def _take(self, path: str) -> bytes | None:
+        """The item at `path` if our delete of it succeeded; None if it is gone, or if
+        the delete's outcome is unknown (a connection loss: at most once, see above)."""
         try:
             data, stat = await retry_read(self.client.get, path)
             await self.client.delete(path, version=stat.version)
-        except NoNodeError:
+        except (NoNodeError, ConnectionLossError):
             return None
         return data
 

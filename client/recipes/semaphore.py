@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import uuid
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 import trio
@@ -34,7 +33,7 @@ from coord.errors import NodeExistsError, NoNodeError
 from coord.paths import join, validate
 
 from ._contenders import EXCLUSIVE, LOCK
-from ._guard import HoldGuard, enter_guarded, exit_guarded
+from ._guard import GuardedHold, HoldGuard
 from ._support import (
     Waker,
     create_protected,
@@ -49,7 +48,7 @@ if TYPE_CHECKING:
     from ..client import Client
 
 
-class Semaphore:
+class Semaphore(GuardedHold):
     """N leases on a path (kazoo's `Semaphore` names: acquire, release, lease_holders)."""
 
     def __init__(
@@ -74,17 +73,11 @@ class Semaphore:
         self.leases_path = join(self.path, "leases")
         self.node: str | None = None
         self.token: int | None = None
-        self.lost: str | None = None
         self._confirmed_at = -math.inf
-        self._guard: HoldGuard | None = None
 
     @property
-    def is_acquired(self) -> bool:
-        return self.node is not None and (self._guard is None or self._guard.lost is None)
-
-    @property
-    def trusted_until(self) -> float:
-        return -math.inf if self._guard is None else self._guard.trusted_until
+    def _holds(self) -> bool:
+        return self.node is not None
 
     async def _check_max_leases(self) -> None:
         """Store max_leases in the path's node, or check that it matches (kazoo does too)."""
@@ -175,37 +168,15 @@ class Semaphore:
             out.append(data.decode(errors="replace"))
         return out
 
-    async def __aenter__(self) -> Semaphore:
+    async def _take(self) -> None:
         if not await self.acquire(timeout=self.timeout):
             raise LockTimeout(f"no lease of {self.path} within {self.timeout:g} s")
+
+    def _new_guard(self) -> HoldGuard:
         assert self.node is not None
-        self.lost = None
-        self._guard = HoldGuard(
+        return HoldGuard(
             self.client, self.node, confirmed_at=self._confirmed_at, margin=self.margin
         )
-        try:
-            await enter_guarded(self._guard, self.release)
-        except BaseException:
-            self._guard = None
-            raise
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        guard, self._guard = self._guard, None
-        assert guard is not None
-        try:
-            return await exit_guarded(
-                guard,
-                self.release,
-                lambda why: LockLostError(f"semaphore {self.path}: {why}"),
-                exc_type,
-                exc,
-                tb,
-            )
-        finally:
-            self.lost = guard.lost
+    def _lost_error(self, why: str) -> LockLostError:
+        return LockLostError(f"semaphore {self.path}: {why}")

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import pytest
 import trio
+import trio.testing
+from trio.testing import MockClock
 
 from coord.client import ClientState, SessionExpiredError
+from coord.server.testing import InProcessEnsemble
 
-from .conftest import ConnectFactory, Net, RestartableServer, wait_state
+from .conftest import ConnectFactory, children, followers, restart_member_of, wait_children
 
 
 async def test_barrier_releases_every_waiter_also_across_a_restart(
-    connect: ConnectFactory, server: RestartableServer
+    autojump_clock: MockClock, connect: ConnectFactory, ensemble: InProcessEnsemble
 ) -> None:
-    async with connect(session_timeout=2) as zk, connect(session_timeout=2) as zk2:
+    async with (
+        connect(session_timeout=2) as zk,
+        connect(session_timeout=2, members=await followers(ensemble)) as zk2,
+    ):
         barrier = zk.Barrier("/barrier/b")
         assert await barrier.create() and not await barrier.create()
         assert not await zk2.Barrier("/barrier/b").wait(timeout=0.05)
@@ -27,18 +33,17 @@ async def test_barrier_releases_every_waiter_also_across_a_restart(
         async with trio.open_nursery() as nursery:
             for _ in range(3):
                 nursery.start_soon(waiter)
-            await trio.sleep(0.05)
-            await server.restart()
-            with trio.fail_after(5):
-                while not zk.connected:
-                    await trio.sleep(0.02)
+            await trio.testing.wait_all_tasks_blocked()  # all three wait on their watches
+            await restart_member_of(ensemble, zk2)  # the watches move to the new connection
+            assert released == 0
             assert await barrier.remove()
         assert released == 3 and not await barrier.remove()
 
 
-async def test_barrier_wait_of_an_expired_session_raises(connect: ConnectFactory) -> None:
-    net = Net()
-    async with connect(session_timeout=0.4, net=net) as zk, connect(session_timeout=2) as zk2:
+async def test_barrier_wait_of_an_expired_session_raises(
+    autojump_clock: MockClock, connect: ConnectFactory, ensemble: InProcessEnsemble
+) -> None:
+    async with connect(session_timeout=0.4) as zk, connect(session_timeout=2) as zk2:
         await zk2.Barrier("/barrier/x").create()
         errors: list[BaseException] = []
 
@@ -50,41 +55,45 @@ async def test_barrier_wait_of_an_expired_session_raises(connect: ConnectFactory
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(wait)
-            await trio.sleep(0.05)
-            await net.cut()
+            await trio.testing.wait_all_tasks_blocked()  # it waits on its watch
+            await ensemble.expire_session(zk)
         assert zk.state is ClientState.LOST and len(errors) == 1
 
 
-async def test_double_barrier_enter_and_leave_together(connect: ConnectFactory) -> None:
+async def test_double_barrier_enter_and_leave_together(
+    autojump_clock: MockClock, connect: ConnectFactory
+) -> None:
+    """Parties arrive one after another; none gets in before the last has arrived,
+    and none gets out before the last has asked to leave."""
     n = 4
-    entered: list[float] = []
-    left: list[float] = []
-    last_enter = 0.0
-    last_leave_call = 0.0
+    arrived = leaving = 0
+    inside: list[int] = []
+    out: list[int] = []
 
     async def party(i: int) -> None:
-        nonlocal last_enter, last_leave_call
+        nonlocal arrived, leaving
         async with connect(session_timeout=2) as zk:
             barrier = zk.DoubleBarrier("/double/b", n, identifier=str(i))
-            await trio.sleep(0.01 * i)
-            last_enter = max(last_enter, trio.current_time())
+            # Arrive after the i parties before: the first waits longest.
+            await wait_children(zk, "/double/b", lambda names: len(names) >= i)
+            arrived += 1
             assert await barrier.enter(timeout=5)
-            entered.append(trio.current_time())
-            await trio.sleep(0.01 * (n - i))
-            last_leave_call = max(last_leave_call, trio.current_time())
+            inside.append(arrived)
+            leaving += 1
             assert await barrier.leave(timeout=5)
-            left.append(trio.current_time())
+            out.append(leaving)
 
     async with trio.open_nursery() as nursery:
         for i in range(n):
             nursery.start_soon(party, i)
-    assert min(entered) >= last_enter  # nobody got in before the last arrived
-    assert min(left) >= last_leave_call  # nobody got out before the last left
+    assert inside == [n] * n  # nobody got in before the last arrived
+    assert out == [n] * n  # nobody got out before the last asked to leave
 
 
-async def test_double_barrier_timeout_and_an_expired_party(connect: ConnectFactory) -> None:
-    net = Net()
-    async with connect(session_timeout=0.4, net=net) as zk, connect(session_timeout=2) as zk2:
+async def test_double_barrier_timeout_and_an_expired_party(
+    autojump_clock: MockClock, connect: ConnectFactory, ensemble: InProcessEnsemble
+) -> None:
+    async with connect(session_timeout=0.4) as zk, connect(session_timeout=2) as zk2:
         await zk2.ensure_path("/double/c")
         gone = zk.DoubleBarrier("/double/c", 2, "gone")
 
@@ -94,15 +103,12 @@ async def test_double_barrier_timeout_and_an_expired_party(connect: ConnectFacto
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(enter)
-            with trio.fail_after(5):
-                while not await zk2.get_children("/double/c"):
-                    await trio.sleep(0.01)
-            await net.cut()
-            await wait_state(zk, ClientState.LOST)
-        with trio.fail_after(5):  # the server expires the session a tick later
-            while await zk2.get_children("/double/c"):
-                await trio.sleep(0.02)
+            await wait_children(zk2, "/double/c", lambda names: len(names) == 1)
+            await ensemble.expire_session(zk)
         # The expired party's node went with its session: one party alone times out.
+        assert await children(zk2, "/double/c") == []
         alone = zk2.DoubleBarrier("/double/c", 2, "alone")
+        start = trio.current_time()
         assert not await alone.enter(timeout=0.2)
+        assert trio.current_time() - start == pytest.approx(0.2)
         assert await zk2.get_children("/double/c") == []

@@ -2,25 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import trio
+from trio.testing import MockClock
 
 from coord.client import ClientState
-from coord.client.recipes import TreeEventType
+from coord.client.recipes import TreeCache, TreeEvent, TreeEventType
+from coord.server.testing import InProcessEnsemble
 
-from .conftest import ConnectFactory, Net, RestartableServer, wait_state
+from .conftest import ConnectFactory, Notifier, followers, wait_state
 
 ROOT = "/tree"
 
 
-async def until(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    with trio.fail_after(timeout):
-        while not predicate():
-            await trio.sleep(0.01)
+async def until(cache: TreeCache, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait until `predicate()` holds, checking it again after each of the cache's events."""
+    notifier = Notifier()
+
+    def on_event(_event: TreeEvent) -> None:
+        notifier.changed()
+
+    cache.listen(on_event)
+    try:
+        await notifier.wait_until(predicate, timeout)
+    finally:
+        cache.unlisten(on_event)
 
 
-async def test_initial_load_and_events(connect: ConnectFactory) -> None:
+async def test_initial_load_and_events(autojump_clock: MockClock, connect: ConnectFactory) -> None:
     async with connect(session_timeout=2) as zk, connect(session_timeout=2) as writer:
         await writer.create(f"{ROOT}/a/b", b"ab", makepath=True)
+        await zk.sync(ROOT)
         async with zk.TreeCache(ROOT) as cache:
             assert cache.snapshot() == {ROOT: b"", f"{ROOT}/a": b"", f"{ROOT}/a/b": b"ab"}
             assert cache.get_children(ROOT) == {"a"}
@@ -42,14 +55,17 @@ async def test_initial_load_and_events(connect: ConnectFactory) -> None:
             assert cache.get_data(f"{ROOT}/a/b").data == b"ab2"  # type: ignore[union-attr]
             assert cache.get_children(f"{ROOT}/a") == {"b"}
             await writer.delete(ROOT, recursive=True)
-            await until(lambda: len(cache) == 0)
+            await until(cache, lambda: len(cache) == 0)
             await writer.create(f"{ROOT}/z", b"z", makepath=True)
-            await until(lambda: cache.snapshot() == {ROOT: b"", f"{ROOT}/z": b"z"})
+            await until(cache, lambda: cache.snapshot() == {ROOT: b"", f"{ROOT}/z": b"z"})
 
 
-async def test_race_of_writers_ends_equal_to_the_server(connect: ConnectFactory) -> None:
+async def test_race_of_writers_ends_equal_to_the_server(
+    autojump_clock: MockClock, connect: ConnectFactory
+) -> None:
     async with connect(session_timeout=2) as zk, connect(session_timeout=2) as writer:
         await writer.ensure_path(ROOT)
+        await zk.sync(ROOT)
         async with zk.TreeCache(ROOT) as cache:
 
             async def churn(w: int) -> None:
@@ -67,41 +83,47 @@ async def test_race_of_writers_ends_equal_to_the_server(connect: ConnectFactory)
                     nursery.start_soon(churn, w)
             truth = {ROOT: b""}
             for name in await writer.get_children(ROOT):
-                truth[f"{ROOT}/{name}"] = (await writer.get(f"{ROOT}/{name}"))[0]
-            await until(lambda: cache.snapshot() == truth)
+                data, _stat = await writer.get(f"{ROOT}/{name}")
+                truth[f"{ROOT}/{name}"] = data
+            await until(cache, lambda: cache.snapshot() == truth)
 
 
 async def test_resync_after_a_disconnect_and_a_restart(
-    connect: ConnectFactory, server: RestartableServer
+    autojump_clock: MockClock, connect: ConnectFactory, ensemble: InProcessEnsemble
 ) -> None:
-    net = Net()
-    async with connect(session_timeout=2, net=net) as zk, connect(session_timeout=2) as writer:
+    down, up = await followers(ensemble)
+    async with (
+        connect(session_timeout=2, members=[down]) as zk,
+        connect(session_timeout=2, members=[up]) as writer,
+    ):
         await writer.create(f"{ROOT}/a", b"1", makepath=True)
+        await zk.sync(ROOT)
         async with zk.TreeCache(ROOT) as cache:
-            await net.cut()
+            await ensemble.kill(down)  # zk's only member
             await wait_state(zk, ClientState.SUSPENDED)
             await writer.set(f"{ROOT}/a", b"2")
             await writer.create(f"{ROOT}/b", b"b")
-            net.heal()
+            await ensemble.start(down)
             # Persistent watches do not replay missed changes: the resync finds them.
             await until(
-                lambda: cache.snapshot() == {ROOT: b"", f"{ROOT}/a": b"2", f"{ROOT}/b": b"b"}
+                cache,
+                lambda: cache.snapshot() == {ROOT: b"", f"{ROOT}/a": b"2", f"{ROOT}/b": b"b"},
             )
-            assert cache.syncs >= 2
-            await server.restart()
-            await until(lambda: writer.connected and zk.connected)
+            assert cache.syncs == 2
+            await ensemble.restart(await ensemble.wait_for_leader())  # an election
+            await ensemble.wait_serving()
             await writer.delete(f"{ROOT}/b")
-            await until(lambda: f"{ROOT}/b" not in cache.snapshot())
+            await until(cache, lambda: f"{ROOT}/b" not in cache.snapshot())
 
 
-async def test_lost_session_is_reported(connect: ConnectFactory) -> None:
-    net = Net()
-    async with connect(session_timeout=0.4, net=net) as zk:
+async def test_lost_session_is_reported(
+    autojump_clock: MockClock, connect: ConnectFactory, ensemble: InProcessEnsemble
+) -> None:
+    async with connect(session_timeout=0.4) as zk:
         await zk.ensure_path(ROOT)
         async with zk.TreeCache(ROOT) as cache:
             events = cache.events()
-            await net.cut()
-            await wait_state(zk, ClientState.LOST)
+            await ensemble.expire_session(zk)
             kinds = []
             with trio.fail_after(5):
                 async for event in events:

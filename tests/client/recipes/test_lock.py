@@ -1,20 +1,47 @@
-"""Lock: mutual exclusion with fencing tokens, under races, server kills and expiry."""
+"""Lock: mutual exclusion with fencing tokens, under races, restarts and expiry.
+
+On the in-process ensemble in virtual time (conftest.py): every timeout,
+guard deadline and lock delay below is exact, and a test waits for what it
+means (a node, a state, every task idle), never for a guessed while.
+"""
 
 from __future__ import annotations
 
 import pytest
 import trio
+import trio.testing
+from trio.testing import MockClock
 
 from coord.client import ClientState
-from coord.client.recipes import LockLostError, LockTimeout, is_current_holder
+from coord.client.recipes import Lock, LockLostError, LockTimeout, is_current_holder
 from coord.client.recipes._contenders import queue_of
+from coord.client.recipes._guard import DEFAULT_MARGIN
+from coord.paths import SEQUENCE_DIGITS
+from coord.server.testing import InProcessEnsemble
 
-from .conftest import ConnectFactory, HoldLog, Net, RestartableServer, wait_state
+from .conftest import (
+    ConnectFactory,
+    HoldLog,
+    Recorder,
+    Request,
+    children,
+    followers,
+    restart_member_of,
+    until_cancelled,
+    wait_children,
+)
 
 PATH = "/locks/db"
 
 
-async def test_acquire_release_token_and_contenders(connect: ConnectFactory) -> None:
+def name_of(node: str | None) -> str:
+    assert node is not None
+    return node.rsplit("/", 1)[1]
+
+
+async def test_acquire_release_token_and_contenders(
+    autojump_clock: MockClock, connect: ConnectFactory
+) -> None:
     async with connect(session_timeout=2) as zk, connect(session_timeout=2) as zk2:
         lock = zk.Lock(PATH, identifier="worker-7")
         async with lock:
@@ -25,20 +52,24 @@ async def test_acquire_release_token_and_contenders(connect: ConnectFactory) -> 
             assert await is_current_holder(zk2, PATH, lock.token)
             other = zk2.Lock(PATH, identifier="other")
             assert not await other.acquire(blocking=False)
+            start = trio.current_time()
             assert not await other.acquire(timeout=0.1)
+            assert trio.current_time() - start == pytest.approx(0.1)
             with pytest.raises(LockTimeout):
                 async with zk2.Lock(PATH, timeout=0.05):
                     pass
-            assert await zk.get_children(PATH) == [lock.node.rsplit("/", 1)[1]]  # type: ignore[union-attr]
+            assert await children(zk, PATH) == [name_of(lock.node)]
             token = lock.token
         assert not lock.is_acquired and lock.lost is None and lock.token is None
         assert not await is_current_holder(zk2, PATH, token)
-        assert await zk.get_children(PATH) == []
+        assert await children(zk, PATH) == []
         async with zk2.Lock(PATH) as second:
             assert second.token is not None and second.token > token
 
 
-async def test_race_of_five_clients_is_mutually_exclusive(connect: ConnectFactory) -> None:
+async def test_race_of_five_clients_is_mutually_exclusive(
+    autojump_clock: MockClock, connect: ConnectFactory
+) -> None:
     log = HoldLog()
 
     async def worker(i: int) -> None:
@@ -46,7 +77,7 @@ async def test_race_of_five_clients_is_mutually_exclusive(connect: ConnectFactor
             for _ in range(4):
                 async with zk.Lock(PATH, identifier=f"w{i}") as lock:
                     hold = log.begin(f"w{i}", lock.token)
-                    await trio.sleep(0.002)
+                    await trio.sleep(0.002)  # hold it a while (virtual): overlaps would show
                     log.end(hold)
 
     async with trio.open_nursery() as nursery:
@@ -57,98 +88,153 @@ async def test_race_of_five_clients_is_mutually_exclusive(connect: ConnectFactor
 
 
 async def test_a_release_wakes_one_waiter_not_the_herd(
-    connect: ConnectFactory, server: RestartableServer
+    autojump_clock: MockClock, connect: ConnectFactory
 ) -> None:
-    waiters = 8
-    async with connect(session_timeout=2) as zk:
-        holder = zk.Lock(PATH)
-        await holder.acquire()
-        got: list[int] = []
-        async with trio.open_nursery() as nursery:
-            clients = []
-            for i in range(waiters):
-                client = await nursery.start(_serve_client, connect)
-                clients.append(client)
-                nursery.start_soon(_acquire_and_hold, client, i, got)
-            with trio.fail_after(5):
-                while len(await zk.get_children(PATH)) < waiters + 1:
-                    await trio.sleep(0.01)
-            await trio.sleep(0.05)
-            assert server.server is not None
-            before = server.server.stats.requests
-            await holder.release()
-            with trio.fail_after(5):
-                while not got:
-                    await trio.sleep(0.005)
-            await trio.sleep(0.1)
-            # The holder's delete, then the one woken waiter re-reads and sets up
-            # its guard; the other seven stay asleep (a herd would be 8+ reads).
-            assert server.server.stats.requests - before < waiters
-            nursery.cancel_scope.cancel()
+    """Each waiter watches only its predecessor, so each release wakes exactly one.
+
+    Nine clients queue in turn, each recording the requests its Lock sends.
+    Then each holder in turn lets go, and once every task is idle again the
+    requests are compared: the holder's one delete, the next waiter's read of
+    the queue and its guard's first probe, and nothing at all from the others.
+    """
+    count = 9
+    recorders: list[Recorder] = []
+    locks: list[Lock] = []
+    entered = [trio.Event() for _ in range(count)]
+    leave = [trio.Event() for _ in range(count)]
+
+    async def contender(i: int, task_status: trio.TaskStatus[None]) -> None:
+        async with connect(session_timeout=2) as zk:
+            recorder = Recorder(zk)
+            lock = Lock(recorder.client, PATH, identifier=f"c{i}")
+            recorders.append(recorder)
+            locks.append(lock)
+            task_status.started()
+            async with lock:
+                entered[i].set()
+                await leave[i].wait()
+
+    async with connect(session_timeout=2) as observer, trio.open_nursery() as nursery:
+        nodes: list[str] = []
+        for i in range(count):
+            await nursery.start(contender, i)
+            await trio.testing.wait_all_tasks_blocked()  # c{i} has queued and waits
+            queue = [f"{PATH}/{e.name}" for e in queue_of(await children(observer, PATH))]
+            assert queue[:-1] == nodes  # c{i} went to the end of the queue
+            nodes.append(queue[-1])
+            # The first holds (its guard probes its own node); every other one
+            # watches its predecessor's node, and nothing else.
+            watched = nodes[0] if i == 0 else nodes[i - 1]
+            assert recorders[i].take() == [
+                Request("create", nodes[i][:-SEQUENCE_DIGITS]),
+                Request("get_children", PATH),
+                Request("exists", watched),
+            ]
+            assert entered[i].is_set() == (i == 0)
+        assert locks[0].node == nodes[0]
+        for recorder in recorders:
+            recorder.take()  # (probes of the holder's guard, had virtual time moved)
+
+        for i in range(count):
+            leave[i].set()
+            if i + 1 < count:
+                await entered[i + 1].wait()
+            await trio.testing.wait_all_tasks_blocked()  # a herd would have sent by now
+            expected: list[list[Request]] = [[] for _ in range(count)]
+            expected[i] = [Request("delete", nodes[i])]
+            if i + 1 < count:
+                expected[i + 1] = [Request("get_children", PATH), Request("exists", nodes[i + 1])]
+            assert [recorder.take() for recorder in recorders] == expected, f"release {i}"
+        nursery.cancel_scope.cancel()
 
 
-async def _serve_client(connect: ConnectFactory, task_status: trio.TaskStatus) -> None:  # type: ignore[type-arg]
-    async with connect(session_timeout=2) as zk:
-        task_status.started(zk)
-        await trio.sleep_forever()
+async def test_cancelled_acquire_leaves_no_contender(
+    autojump_clock: MockClock, connect: ConnectFactory
+) -> None:
+    """kazoo #732: cancel at every moment, also while the create is in flight.
 
-
-async def _acquire_and_hold(zk, i: int, got: list[int]) -> None:  # type: ignore[no-untyped-def]
-    async with zk.Lock(PATH):
-        got.append(i)
-        await trio.sleep_forever()
-
-
-async def test_cancelled_acquire_leaves_no_contender(connect: ConnectFactory) -> None:
-    """kazoo #732: cancel at every moment, also while the create is in flight."""
+    The cancellation lands after 0, 1, 2, ... scheduler steps of the acquire
+    (its requests take no virtual time), so it hits with the create in
+    flight, between the create and the listing, and while waiting for the
+    holder; the recorder tells which, and the test checks all three happened.
+    """
     async with (
         connect(session_timeout=2) as zk,
         connect(session_timeout=2) as zk2,
         zk.Lock(PATH, identifier="holder") as holder,
     ):
-        for delay in [0, 0.0001, 0.0003, 0.0006, 0.001, 0.002, 0.004, 0.008] * 2:
-            with trio.move_on_after(delay):
-                await zk2.Lock(PATH).acquire()
-            children = await zk.get_children(PATH)
-            assert children == [holder.node.rsplit("/", 1)[1]]  # type: ignore[union-attr]
+        recorder = Recorder(zk2)
+        sent_before_cancel: set[int] = set()
+        for steps in range(40):
+            with trio.CancelScope() as scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(
+                        cancel_after_steps, scope, steps, recorder, sent_before_cancel
+                    )
+                    await Lock(recorder.client, PATH).acquire()
+            recorder.take()
+            assert await children(zk, PATH) == [name_of(holder.node)], f"after {steps} steps"
+        # Cut with the create in flight (its reply not yet read), after the
+        # listing, and while waiting (create, list, watch: three requests).
+        assert {1, 2, 3} <= sent_before_cancel
+
+
+async def cancel_after_steps(
+    scope: trio.CancelScope, steps: int, recorder: Recorder, sent: set[int]
+) -> None:
+    for _ in range(steps):
+        await trio.lowlevel.checkpoint()
+    sent.add(len(recorder.requests))
+    scope.cancel()
 
 
 async def test_cancelled_acquire_with_the_connection_down_cleans_up_after_reconnect(
-    connect: ConnectFactory,
+    autojump_clock: MockClock, connect: ConnectFactory, ensemble: InProcessEnsemble
 ) -> None:
-    net = Net()
+    down, up = await followers(ensemble)
     async with (
-        connect(session_timeout=2) as zk,
-        connect(session_timeout=2, net=net) as zk2,
+        connect(session_timeout=2, members=[up]) as zk,
+        connect(session_timeout=2, members=[down]) as zk2,
         zk.Lock(PATH) as holder,
     ):
-        waiter = zk2.Lock(PATH)
+        waiting = trio.CancelScope()
+
+        async def wait_for_the_lock() -> None:
+            with waiting:
+                await zk2.Lock(PATH).acquire()
+
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(waiter.acquire)
-            with trio.fail_after(5):
-                while len(await zk.get_children(PATH)) < 2:
-                    await trio.sleep(0.005)
-            await net.cut()
-            nursery.cancel_scope.cancel()  # cleanup waits, shielded, for the reconnect...
-            net.heal()
-        assert await zk.get_children(PATH) == [holder.node.rsplit("/", 1)[1]]  # type: ignore[union-attr]
+            nursery.start_soon(wait_for_the_lock)
+            await wait_children(zk, PATH, lambda names: len(names) == 2)
+            await ensemble.kill(down)  # zk2's only member: it cannot reach the ensemble
+            waiting.cancel()
+            await trio.testing.wait_all_tasks_blocked()
+            # The cleanup waits, shielded, for the reconnect; the node is still there.
+            assert zk2.state is ClientState.SUSPENDED
+            assert len(await children(zk, PATH)) == 2
+            await ensemble.start(down)
+        assert await children(zk, PATH) == [name_of(holder.node)]
         assert zk2.state is ClientState.CONNECTED
 
 
-async def test_holder_keeps_the_lock_across_a_quick_server_restart(
-    connect: ConnectFactory, server: RestartableServer
+async def test_holder_keeps_the_lock_across_a_restart_of_its_server(
+    autojump_clock: MockClock, connect: ConnectFactory, ensemble: InProcessEnsemble
 ) -> None:
-    async with connect(session_timeout=2) as zk, connect(session_timeout=2) as zk2:
+    timeout = 2.0
+    async with (
+        connect(session_timeout=timeout, members=await followers(ensemble)) as zk,
+        connect(session_timeout=timeout) as zk2,
+    ):
+        seen: list[ClientState] = []
+        zk.add_listener(seen.append)
         async with zk.Lock(PATH) as lock:
             token = lock.token
-            await server.restart()
-            with trio.fail_after(5):
-                while (
-                    zk.state is not ClientState.CONNECTED
-                    or lock.trusted_until < trio.current_time() + 1
-                ):
-                    await trio.sleep(0.02)
-            assert lock.is_acquired and lock.token == token
+            await restart_member_of(ensemble, zk)  # zk loses its connection, reconnects
+            # A whole session timeout later the guard has renewed its trust on
+            # the new connection, else it would have cancelled this body.
+            await trio.sleep(timeout)
+            assert seen == [ClientState.SUSPENDED, ClientState.CONNECTED]
+            assert lock.is_acquired and lock.is_trusted() and lock.token == token
             assert not await zk2.Lock(PATH).acquire(blocking=False)
         assert lock.lost is None
         async with zk2.Lock(PATH) as lock2:
@@ -156,39 +242,33 @@ async def test_holder_keeps_the_lock_across_a_quick_server_restart(
 
 
 async def test_holder_is_cancelled_in_a_long_outage_before_its_session_could_expire(
-    connect: ConnectFactory, server: RestartableServer
+    autojump_clock: MockClock, connect: ConnectFactory, ensemble: InProcessEnsemble
 ) -> None:
     timeout = 0.8
-    async with connect(session_timeout=timeout) as zk:
-        lock = zk.Lock(PATH)
-        cancelled_at = None
+    margin = timeout * DEFAULT_MARGIN
+    async with connect(session_timeout=timeout) as zk, trio.open_nursery() as nursery:
         with pytest.raises(LockLostError, match="jeopardy"):
-            async with lock:
-                confirmed = lock.trusted_until - timeout + lock_margin(timeout)
-                await server.stop()
+            async with zk.Lock(PATH) as lock:
+                confirmed = trio.current_time()  # the acquire took no virtual time
+                assert lock.trusted_until == pytest.approx(confirmed + timeout - margin)
+                nursery.start_soon(ensemble.expire_session, zk)  # no reply from now on
                 try:
-                    await trio.sleep(10)
+                    await trio.sleep_forever()
                 finally:
                     cancelled_at = trio.current_time()
-        assert cancelled_at is not None
-        # Cancelled a margin before the earliest moment the server could expire us.
-        assert cancelled_at <= confirmed + timeout - lock_margin(timeout) + 0.1
-        assert cancelled_at < confirmed + timeout
-        await server.start()
-
-
-def lock_margin(timeout: float) -> float:
-    return timeout / 4
+        # Cancelled when the trust window ends: a margin before the earliest
+        # moment the server could expire the session (a timeout after the
+        # last request that confirmed the hold).
+        assert cancelled_at == pytest.approx(confirmed + timeout - margin)
 
 
 async def test_expired_holder_stops_before_the_next_holder_starts(
-    connect: ConnectFactory,
+    autojump_clock: MockClock, connect: ConnectFactory, ensemble: InProcessEnsemble
 ) -> None:
     """The CURATOR-465/604 shape: the holder is partitioned away and its session expires."""
     timeout = 0.6
     log = HoldLog()
-    net = Net()
-    async with connect(session_timeout=timeout, net=net) as zk, connect(session_timeout=2) as zk2:
+    async with connect(session_timeout=timeout) as zk, connect(session_timeout=2) as zk2:
         acquired = trio.Event()
 
         async def first() -> None:
@@ -211,61 +291,68 @@ async def test_expired_holder_stops_before_the_next_holder_starts(
             nursery.start_soon(first)
             nursery.start_soon(second)
             await acquired.wait()
-            await trio.sleep(0.05)
-            await net.cut()
-        await wait_state(zk, ClientState.LOST)
+            await wait_children(zk2, PATH, lambda names: len(names) == 2)  # b waits
+            await ensemble.expire_session(zk)
+        assert zk.state is ClientState.LOST
     log.check()
     first_hold, second_hold = sorted(log.holds, key=lambda h: h.start)
     assert first_hold.who == "a" and second_hold.who == "b"
-    # The gap is at least most of the margin: the old holder stopped first.
-    assert second_hold.start - first_hold.end > timeout / 4 / 2
+    # The old holder stopped at least the whole margin before the server could
+    # expire it, so before the next holder could start.
+    assert second_hold.start - first_hold.end >= timeout * DEFAULT_MARGIN - 1e-9
 
 
-async def test_lock_delay_after_an_unclean_handover_only(connect: ConnectFactory) -> None:
+async def test_lock_delay_after_an_unclean_handover_only(
+    autojump_clock: MockClock, connect: ConnectFactory, ensemble: InProcessEnsemble
+) -> None:
     timeout, delay = 0.6, 0.5
-    net = Net()
     async with connect(session_timeout=2) as zk2:
         # A clean release: the next holder gets the lock at once.
         async with connect(session_timeout=2) as zk, zk.Lock(PATH, lock_delay=delay):
             pass
         start = trio.current_time()
         async with zk2.Lock(PATH, lock_delay=delay):
-            assert trio.current_time() - start < delay / 2
+            assert trio.current_time() == start
         # An unclean one: the holder's session expires while it holds.
-        async with connect(session_timeout=timeout, net=net) as zk:
+        async with connect(session_timeout=timeout) as zk:
             holder = zk.Lock(PATH, lock_delay=delay)
             await holder.acquire()
-            children = await zk2.get_children(PATH)
-            await net.cut()
-            await wait_state(zk, ClientState.LOST)
-        gone = trio.Event()
-        while await zk2.exists(f"{PATH}/{children[0]}", watch=lambda e: gone.set()):
-            await gone.wait()
+            (name,) = await children(zk2, PATH)
+            assert name == name_of(holder.node)
+            await ensemble.expire_session(zk)
+        await wait_children(zk2, PATH, lambda names: names == [])
         vanished = trio.current_time()
         async with zk2.Lock(PATH, lock_delay=delay):
-            assert trio.current_time() - vanished >= delay
+            assert trio.current_time() - vanished == pytest.approx(delay)
 
 
-async def test_holder_whose_node_is_deleted_is_cancelled(connect: ConnectFactory) -> None:
+async def test_holder_whose_node_is_deleted_is_cancelled_at_once(
+    autojump_clock: MockClock,
+    connect: ConnectFactory,
+) -> None:
     async with connect(session_timeout=2) as zk, connect(session_timeout=2) as admin:
         with pytest.raises(LockLostError, match=r"deleted|gone"):
             async with zk.Lock(PATH) as lock:
+                deleted_at = trio.current_time()
                 await admin.delete(lock.node)  # type: ignore[arg-type]
-                await trio.sleep(5)
+                await until_cancelled()
+        assert trio.current_time() == deleted_at  # the watch fired: no timer was needed
 
 
-async def test_acquire_after_a_session_expired_raises(connect: ConnectFactory) -> None:
-    net = Net()
-    async with connect(session_timeout=0.4, net=net) as zk:
-        await net.cut()
-        await wait_state(zk, ClientState.LOST)
+async def test_acquire_after_a_session_expired_raises(
+    autojump_clock: MockClock, connect: ConnectFactory, ensemble: InProcessEnsemble
+) -> None:
+    async with connect(session_timeout=0.4) as zk:
+        await ensemble.expire_session(zk)
         with pytest.raises(Exception, match="expired"):
             await zk.Lock(PATH).acquire()
 
 
-async def test_queue_has_no_orphans_after_many_timeouts(connect: ConnectFactory) -> None:
+async def test_queue_has_no_orphans_after_many_timeouts(
+    autojump_clock: MockClock, connect: ConnectFactory
+) -> None:
     async with connect(session_timeout=2) as zk, connect(session_timeout=2) as zk2, zk.Lock(PATH):
         async with trio.open_nursery() as nursery:
             for _ in range(10):
                 nursery.start_soon(zk2.Lock(PATH).acquire, True, 0.05)
-        assert len(queue_of(await zk.get_children(PATH))) == 1
+        assert len(queue_of(await children(zk, PATH))) == 1

@@ -7,24 +7,41 @@ import itertools
 import operator
 
 import trio
+from trio.testing import MockClock
 
 from coord.client import ClientState, SessionExpiredError
+from coord.server.testing import InProcessEnsemble
 
-from .conftest import ConnectFactory, HoldLog, Net, wait_state
+from .conftest import ConnectFactory, HoldLog, Notifier
 
 ITEMS = [f"q{i}" for i in range(6)]
 
 
-def record(log: HoldLog, member: str, current: dict[str, list[str]]):  # type: ignore[no-untyped-def]
+class Shares(Notifier):
+    """Each member's current partition, as its work function sees it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.current: dict[str, list[str]] = {}
+
+    def covered(self, members: int) -> bool:
+        """`members` members work, and between them on every item."""
+        items = sorted(functools.reduce(operator.iadd, self.current.values(), []))
+        return len(self.current) == members and items == ITEMS
+
+
+def record(log: HoldLog, member: str, shares: Shares):  # type: ignore[no-untyped-def]
     async def work(partition: list[str]) -> None:
-        current[member] = partition
+        shares.current[member] = partition
+        shares.changed()
         holds = [log.begin(f"{member}:{item}", 1) for item in partition]
         try:
             await trio.sleep_forever()
         finally:
             for hold in holds:
                 log.end(hold)
-            current.pop(member, None)
+            shares.current.pop(member, None)
+            shares.changed()
 
     return work
 
@@ -40,25 +57,16 @@ def no_item_shared(log: HoldLog) -> None:
             assert a.end <= b.start, f"{a} and {b} overlap"
 
 
-async def until(predicate, timeout: float = 8.0) -> None:  # type: ignore[no-untyped-def]
-    with trio.fail_after(timeout):
-        while not predicate():
-            await trio.sleep(0.01)
-
-
-async def test_partition_rebalance_and_expiry(connect: ConnectFactory) -> None:
+async def test_partition_rebalance_and_expiry(
+    autojump_clock: MockClock, connect: ConnectFactory, ensemble: InProcessEnsemble
+) -> None:
     log = HoldLog()
-    current: dict[str, list[str]] = {}
-    net = Net()
-
-    def covered(members: int) -> bool:
-        items = sorted(functools.reduce(operator.iadd, current.values(), []))
-        return len(current) == members and items == ITEMS
+    shares = Shares()
 
     async with (
         connect(session_timeout=2) as a,
         connect(session_timeout=2) as b,
-        connect(session_timeout=0.6, net=net) as c,
+        connect(session_timeout=0.6) as c,
         trio.open_nursery() as nursery,
     ):
         parts = {
@@ -72,18 +80,18 @@ async def test_partition_rebalance_and_expiry(connect: ConnectFactory) -> None:
             async def run(part=part, name=name) -> None:  # type: ignore[no-untyped-def]
                 with scopes[name]:
                     try:
-                        await part.run(record(log, name, current))
+                        await part.run(record(log, name, shares))
                     except SessionExpiredError:
                         assert name == "c" and part.failed
 
             nursery.start_soon(run)
-        await until(lambda: covered(3))
-        assert all(len(items) == 2 for items in current.values())
-        assert await parts["a"].wait_for_acquire(1) and list(parts["a"]) == current["a"]
+        await shares.wait_until(lambda: shares.covered(3))
+        assert all(len(items) == 2 for items in shares.current.values())
+        assert await parts["a"].wait_for_acquire(1) and list(parts["a"]) == shares.current["a"]
         scopes["b"].cancel()  # b leaves: a and c share the items
-        await until(lambda: covered(2))
-        await net.cut()  # c's session expires: a takes everything
-        await until(lambda: covered(1) and "a" in current)
-        await wait_state(c, ClientState.LOST)
+        await shares.wait_until(lambda: shares.covered(2) and "b" not in shares.current)
+        await ensemble.expire_session(c)  # c's session expires: a takes everything
+        assert c.state is ClientState.LOST
+        await shares.wait_until(lambda: shares.covered(1) and "a" in shares.current)
         nursery.cancel_scope.cancel()
     no_item_shared(log)

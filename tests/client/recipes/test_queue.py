@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 import trio
+from trio.testing import MockClock
 
-from coord.client import ClientState
+from coord.server.testing import InProcessEnsemble
 
-from .conftest import ConnectFactory, Net, RestartableServer, wait_state
+from .conftest import ConnectFactory
 
 
-async def test_fifo_with_priorities(connect: ConnectFactory) -> None:
+async def test_fifo_with_priorities(autojump_clock: MockClock, connect: ConnectFactory) -> None:
     async with connect(session_timeout=2) as zk:
         queue = zk.Queue("/q/a")
         assert await queue.get() is None
@@ -18,11 +20,13 @@ async def test_fifo_with_priorities(connect: ConnectFactory) -> None:
         await queue.put(b"urgent", priority=1)
         assert await queue.length() == 4
         assert [await queue.get() for _ in range(4)] == [b"urgent", b"1", b"2", b"3"]
+        start = trio.current_time()
         assert await queue.get(block=True, timeout=0.05) is None
+        assert trio.current_time() - start == pytest.approx(0.05)
 
 
-async def test_racing_consumers_get_each_item_once_across_a_restart(
-    connect: ConnectFactory, server: RestartableServer
+async def test_racing_consumers_get_each_item_once_across_a_leader_restart(
+    autojump_clock: MockClock, connect: ConnectFactory, ensemble: InProcessEnsemble
 ) -> None:
     got: list[bytes] = []
     items = [b"%d" % i for i in range(60)]
@@ -30,8 +34,8 @@ async def test_racing_consumers_get_each_item_once_across_a_restart(
     async def consumer() -> None:
         async with connect(session_timeout=2) as zk:
             queue = zk.Queue("/q/race")
-            while True:
-                item = await queue.get(block=True, timeout=1.0)
+            while True:  # until the queue has stayed empty for a while (virtual)
+                item = await queue.get(block=True, timeout=5.0)
                 if item is None:
                     return
                 got.append(item)
@@ -43,47 +47,46 @@ async def test_racing_consumers_get_each_item_once_across_a_restart(
         for i, item in enumerate(items):
             await queue.put(item)
             if i == 30:
-                await server.restart()
-    # At-most-once: a delete whose reply is lost in the restart may drop one.
+                await ensemble.restart(await ensemble.wait_for_leader())
+                await ensemble.wait_serving()
+    # At-most-once: a delete whose reply is lost in the restart may drop one per consumer.
     assert len(got) == len(set(got)) and len(got) >= len(items) - 4
 
 
-async def test_locking_queue_consume_release_and_redelivery(connect: ConnectFactory) -> None:
-    net = Net()
-    async with connect(session_timeout=0.5, net=net) as dying, connect(session_timeout=2) as zk:
+async def test_locking_queue_consume_release_and_redelivery(
+    autojump_clock: MockClock, connect: ConnectFactory, ensemble: InProcessEnsemble
+) -> None:
+    async with connect(session_timeout=0.5) as dying, connect(session_timeout=2) as zk:
         queue = zk.LockingQueue("/q/lock")
         await queue.put(b"a")
         await queue.put(b"b")
         async with queue.item() as item:
             assert item == b"a" and queue.holds_lock()
         assert not queue.holds_lock() and await queue.length() == 1
-        try:
+        with pytest.raises(RuntimeError, match="failed on b"):
             async with queue.item() as item:
                 raise RuntimeError("failed on b")
-        except RuntimeError:
-            pass
         assert await queue.length() == 1  # released, not consumed
         other = dying.LockingQueue("/q/lock")
         assert await other.get(timeout=1) == b"b"
         assert await queue.get(timeout=0.05) is None  # taken by the other consumer
-        waiting = trio.Event()
         result: list[bytes | None] = []
 
-        async def wait_for_b() -> None:
-            waiting.set()
+        async def wait_for_b(task_status: trio.TaskStatus[None]) -> None:
+            task_status.started()
             result.append(await queue.get(timeout=5))
 
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(wait_for_b)
-            await waiting.wait()
-            await net.cut()  # the consumer holding b dies: its lock is ephemeral
-            await wait_state(dying, ClientState.LOST)
+            await nursery.start(wait_for_b)
+            await ensemble.expire_session(dying)  # the consumer holding b dies: its lock goes
         assert result == [b"b"]
         assert await queue.consume()
         assert await queue.length() == 0
 
 
-async def test_racing_locking_consumers_each_item_exactly_once(connect: ConnectFactory) -> None:
+async def test_racing_locking_consumers_each_item_exactly_once(
+    autojump_clock: MockClock, connect: ConnectFactory
+) -> None:
     got: list[bytes] = []
 
     async def consumer() -> None:

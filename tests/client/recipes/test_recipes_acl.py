@@ -5,26 +5,28 @@ apply to every node a recipe touches."""
 from __future__ import annotations
 
 import pytest
+from trio.testing import MockClock
 
-from coord.client import CREATOR_ALL_ACL, Client, NoAuthError
-from tests.conftest import RunningServer
+from coord.client import CREATOR_ALL_ACL, NoAuthError
+
+from .conftest import ConnectFactory
 
 ALICE = [("digest", "alice:secret")]
 
 
-def _client(server: RunningServer, **kwargs: object) -> Client:
-    return Client(server.hosts, session_timeout=2, request_timeout=5, **kwargs)  # type: ignore[arg-type]
-
-
-async def test_a_lock_and_a_counter_under_creator_only_acls(coord_server: RunningServer) -> None:
+async def test_a_lock_and_a_counter_under_creator_only_acls(
+    autojump_clock: MockClock, connect: ConnectFactory
+) -> None:
     async with (
-        _client(coord_server, auth=ALICE, default_acl=CREATOR_ALL_ACL) as alice,
-        _client(coord_server, auth=ALICE) as alice_too,
-        _client(coord_server) as stranger,
+        connect(session_timeout=2, auth=ALICE, default_acl=CREATOR_ALL_ACL) as alice,
+        connect(session_timeout=2, auth=ALICE) as alice_too,
+        connect(session_timeout=2) as stranger,
     ):
         counter = alice.Counter("/team/hits")
         await counter.add(2)
+        await alice_too.sync("/team/hits")
         assert await alice_too.Counter("/team/hits").get() == 2  # same ids: allowed
+        await stranger.sync("/team/hits")
         with pytest.raises(NoAuthError):
             await stranger.Counter("/team/hits").get()
         with pytest.raises(NoAuthError):

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import pytest
 import trio
+from trio.testing import MockClock
 
 from coord.client import ClientState
 from coord.client.recipes import LockLostError
+from coord.server.testing import InProcessEnsemble
 
-from .conftest import ConnectFactory, Net, RestartableServer, wait_state
+from .conftest import ConnectFactory, children, followers, restart_member_of
 
 PATH = "/sem/gpu"
 
 
-async def test_at_most_n_holders_in_a_race(connect: ConnectFactory) -> None:
+async def test_at_most_n_holders_in_a_race(
+    autojump_clock: MockClock, connect: ConnectFactory
+) -> None:
     inside = 0
     most = 0
     count = 0
@@ -26,7 +30,7 @@ async def test_at_most_n_holders_in_a_race(connect: ConnectFactory) -> None:
                     assert sem.token is not None
                     inside += 1
                     most = max(most, inside)
-                    await trio.sleep(0.005)
+                    await trio.sleep(0.005)  # hold it a while (virtual): a third would show
                     inside -= 1
                     count += 1
 
@@ -36,23 +40,32 @@ async def test_at_most_n_holders_in_a_race(connect: ConnectFactory) -> None:
     assert count == 15 and most == 2
 
 
-async def test_holders_max_leases_and_timeouts(connect: ConnectFactory) -> None:
+async def test_holders_max_leases_and_timeouts(
+    autojump_clock: MockClock, connect: ConnectFactory
+) -> None:
     async with connect(session_timeout=2) as zk, connect(session_timeout=2) as zk2:
-        async with zk.Semaphore(PATH, "a", 1):
+        async with zk.Semaphore(PATH, "a", 1) as sem:
+            assert sem.is_acquired and sem.is_trusted()
+            await zk2.sync(PATH)
             assert await zk2.Semaphore(PATH, "b", 1).lease_holders() == ["a"]
+            start = trio.current_time()
             assert not await zk2.Semaphore(PATH, "b", 1).acquire(timeout=0.1)
+            assert trio.current_time() - start == pytest.approx(0.1)
             assert not await zk2.Semaphore(PATH, "b", 1).acquire(blocking=False)
             with pytest.raises(ValueError, match="max_leases"):
                 await zk2.Semaphore(PATH, "b", 3).acquire()
-        assert await zk.get_children(f"{PATH}/leases") == []
-        assert await zk.get_children(f"{PATH}/lock") == []
+        assert not sem.is_acquired and sem.lost is None
+        assert await children(zk, f"{PATH}/leases") == []
+        assert await children(zk, f"{PATH}/lock") == []
 
 
-async def test_expired_holder_frees_its_lease_and_restart_is_survived(
-    connect: ConnectFactory, server: RestartableServer
+async def test_expired_holder_frees_its_lease_and_a_restart_is_survived(
+    autojump_clock: MockClock, connect: ConnectFactory, ensemble: InProcessEnsemble
 ) -> None:
-    net = Net()
-    async with connect(session_timeout=0.6, net=net) as zk, connect(session_timeout=2) as zk2:
+    async with (
+        connect(session_timeout=0.6) as zk,
+        connect(session_timeout=2, members=await followers(ensemble)) as zk2,
+    ):
         held = trio.Event()
         stopped_at = got_at = 0.0
 
@@ -69,13 +82,13 @@ async def test_expired_holder_frees_its_lease_and_restart_is_survived(
         async with trio.open_nursery() as nursery:
             nursery.start_soon(holder)
             await held.wait()
-            await net.cut()
+            nursery.start_soon(ensemble.expire_session, zk)
             async with zk2.Semaphore(PATH, "b", 1) as sem:
                 got_at = trio.current_time()
-                await server.restart()
-                with trio.fail_after(5):
-                    while zk2.state is not ClientState.CONNECTED:
-                        await trio.sleep(0.02)
+                await restart_member_of(ensemble, zk2)
+                await trio.sleep(2)  # a session timeout on: the guard has renewed its trust
+                assert zk2.state is ClientState.CONNECTED
+                assert sem.is_trusted()
             assert sem.lost is None
         assert stopped_at < got_at
-        await wait_state(zk, ClientState.LOST)
+        assert zk.state is ClientState.LOST
