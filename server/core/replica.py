@@ -496,10 +496,13 @@ class ServerCore:
             conn.slots.clear()
             self._refuse(conn, KeeperError.from_wire(reply.err, reply.result))
             return
-        if reply.err == ConnectionLossError.code:
-            # The leader lost an earlier request of this connection, or is no leader
-            # now: what is queued behind it cannot be trusted to keep the client's
-            # order. Close; the client resends its writes, in order, elsewhere.
+        if reply.err == ConnectionLossError.code and conn.slots and conn.slots[0] is not slot:
+            # Refused while an earlier write of this connection still waits: the leader
+            # never got that one (see ForwardRequest.prev_xid). Answering this one
+            # would wait behind it for good. Close; the client resends both, in order.
+            # (A refusal at the head is answered: a close there would have the client
+            # reconnect and resend at once, again and again, until this member notices
+            # that its leader is gone.)
             self._emit(conn.conn_id, _notice(self.tree.last_zxid, KeeperError.from_wire(
                 reply.err, reply.result)))  # fmt: skip
             self._close(conn)
