@@ -5,7 +5,7 @@ Its connections are accepted and served by the shared client listener
 deadline, byte-bounded outbound queue, writer and teardown as the native
 port); this module is only the jute wire. Each connection's codec is a
 ZkConnectionTranslator (server.zk.translate), which turns the core's native
-frames into jute bytes, and its read loop (`ZkPort.serve_wire`) feeds the
+frames into jute bytes, and its read loop (`ZkWire.serve`) feeds the
 translator the bytes the client sent and hands its events to the core.
 Sessions, ephemerals, watches, expiry and replication are the core's, so a
 session made here is the same kind as one made on the native port, and
@@ -55,11 +55,12 @@ class ZkServer(PortServer, Protocol):
 
 
 @dataclass(eq=False)
-class _ZkWire:
-    """One ZooKeeper connection's wire: its translator is its codec."""
+class ZkWire:
+    """One ZooKeeper connection's wire: its translator (its codec) and its read loop."""
 
     port: ZkPort
     address: str
+    """host:port of the client, as four-letter words show it."""
     translator: ZkConnectionTranslator
 
     @property
@@ -67,38 +68,13 @@ class _ZkWire:
         return self.translator
 
     async def serve(self, link: ClientLink) -> None:
-        await self.port.serve_wire(self, link)
-
-
-class ZkPort:
-    """The ZooKeeper port of one server (standalone or ensemble member)."""
-
-    def __init__(self, server: ZkServer) -> None:
-        self.server = server
-        self.connections: dict[int, _ZkWire] = {}
-        """The open ZooKeeper connections by connection id (for the four-letter words)."""
-        self.closed_sent = 0
-        """Packets sent on connections that have closed (for the four-letter counters)."""
-        self._started = trio.current_time()
-
-    def wire(self, host: str, address: str) -> _ZkWire:
-        """A new connection's wire: a translator of its own."""
-        translator = ZkConnectionTranslator(
-            xid_tag=secrets.randbelow((1 << 30) - 1) + 1, client_host=host
-        )
-        return _ZkWire(self, address or host, translator)
-
-    async def serve_stream(self, stream: trio.abc.Stream, host: str, address: str = "") -> None:
-        """Serve one ZooKeeper client connection until it closes (any trio stream)."""
-        await self.server.clients.serve_connection(stream, host, self.wire(host, address))
-
-    async def serve_wire(self, wire: _ZkWire, link: ClientLink) -> None:
-        """Read one connection's packets through its translator into the core."""
-        server = self.server
+        """Read the connection's packets through its translator into the core."""
+        port = self.port
+        server = port.server
         core, clock, stats = server.core, server.clock, server.stats
         assert core is not None and clock is not None
-        translator, address = wire.translator, wire.address
-        self.connections[link.conn_id] = wire
+        translator, address = self.translator, self.address
+        port.connections[link.conn_id] = self
         try:
             while data := await link.receive():
                 translator.receive_data(data)
@@ -110,14 +86,14 @@ class ZkPort:
                         server.clients.warn_limited(
                             "closing ZooKeeper connection from %s: %s", address, exc
                         )
-                        await self._finish(link)
+                        await _finish(server, link)
                         return
                     if event is NEED_DATA:
                         break
                     assert isinstance(event, FourLetterWord | Handshake | CoreRequest)
                     if isinstance(event, FourLetterWord):
-                        link.send(self.answer(event.word).encode())
-                        await self._finish(link)
+                        link.send(port.answer(event.word).encode())
+                        await _finish(server, link)
                         return
                     now = clock.now_ms()
                     if isinstance(event, Handshake):
@@ -140,24 +116,47 @@ class ZkPort:
                             event.op,
                             event.xid,
                         )
-                        await self._finish(link)
+                        await _finish(server, link)
                         return
                 local = translator.data_to_send()
                 if local:
                     link.send(local)
                 server.kick()
                 if translator.finished:
-                    await self._finish(link)
+                    await _finish(server, link)
                     return
         finally:
-            gone = self.connections.pop(link.conn_id, None)
-            if gone is not None:
-                self.closed_sent += gone.translator.sent
+            if port.connections.pop(link.conn_id, None) is not None:
+                port.closed_sent += translator.sent
 
-    async def _finish(self, link: ClientLink) -> None:
-        """Close after what is queued is sent: the writer ends the connection."""
-        self.server.kick()
-        await link.finish()
+
+async def _finish(server: PortServer, link: ClientLink) -> None:
+    """Close after what is queued is sent: the writer ends the connection."""
+    server.kick()
+    await link.finish()
+
+
+class ZkPort:
+    """The ZooKeeper port of one server (standalone or ensemble member)."""
+
+    def __init__(self, server: ZkServer) -> None:
+        self.server = server
+        self.connections: dict[int, ZkWire] = {}
+        """The open ZooKeeper connections by connection id (for the four-letter words)."""
+        self.closed_sent = 0
+        """Packets sent on connections that have closed (for the four-letter counters)."""
+        self._started = trio.current_time()
+
+    def wire(self, host: str, address: str) -> ZkWire:
+        """A new connection's wire: a translator of its own."""
+        translator = ZkConnectionTranslator(
+            xid_tag=secrets.randbelow((1 << 30) - 1) + 1, client_host=host
+        )
+        return ZkWire(self, address or host, translator)
+
+    async def serve_stream(self, stream: trio.abc.Stream, host: str, address: str = "") -> None:
+        """Serve one ZooKeeper client connection until it closes (any trio stream)."""
+        await self.server.clients.serve_connection(stream, host, self.wire(host, address))
 
     # -- four-letter words ---------------------------------------------------------
 
