@@ -61,9 +61,11 @@ class _Rig:
         )
         self.wire = _ToyWire()
 
-    async def connect(self, host: str, *, hello: bool = True) -> trio.testing.MemoryStream:
+    async def connect(
+        self, host: str, *, hello: bool = True, wire: _ToyWire | None = None
+    ) -> trio.testing.MemoryStream:
         ours, theirs = trio.testing.memory_stream_pair()
-        self.nursery.start_soon(self.listener.serve_connection, theirs, host, self.wire)
+        self.nursery.start_soon(self.listener.serve_connection, theirs, host, wire or self.wire)
         if hello:
             await ours.send_all(b"hello")
             assert await ours.receive_some() == b"hi"
@@ -97,6 +99,19 @@ async def test_connections_are_limited_per_address_and_each_close_is_told_once(
     await trio.testing.wait_all_tasks_blocked()
     assert sorted(rig.closed) == [1, 2, 3]
     assert rig.listener.links == {} and not rig.stats.by_address
+
+
+async def test_the_limit_counts_the_connections_of_every_port_together(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    """One address may not get twice the limit by using both client ports."""
+    rig = _Rig(nursery, max_client_connections=2)
+    other_port = _ToyWire()
+    await rig.connect("10.0.0.1")
+    await rig.connect("10.0.0.1", wire=other_port)
+    refused = await rig.connect("10.0.0.1", hello=False, wire=other_port)
+    assert await _rest(refused) == b""
+    assert rig.stats.connections_refused == 1 and len(other_port.links) == 1
 
 
 async def test_a_connection_without_a_handshake_is_closed_at_the_deadline(
