@@ -242,7 +242,9 @@ class ClientListener:
                 self._note_cut_off(link, f"over {link.max_bytes} bytes of replies unread")
                 continue
             if data:
-                link.send(data)
+                reason = link.offer(data)
+                if reason is not None:
+                    self._note_cut_off(link, reason)
                 if link.peak_bytes > stats.outbound_peak_bytes:
                     stats.outbound_peak_bytes = link.peak_bytes
             if link.codec.finished:
