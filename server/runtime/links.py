@@ -1,4 +1,10 @@
-"""One client connection's outbound side: its codec, its byte-bounded queue, its writer.
+"""One client connection: its codec, its byte-bounded outbound queue, its writer.
+
+`ClientLink` is what a client port (coord.server.runtime.native_port,
+coord.server.runtime.zk_port) holds of a connection that the shared listener
+(coord.server.runtime.client_listener) accepted: `receive` the client's bytes,
+`send` bytes to it, `close` it once they are sent (`finish`: and wait for
+that), its `address` and its `identity` for ACLs.
 
 What the server holds for a connection that does not read is bounded in bytes,
 not in batches: a client that pipelines gets of a 1 MiB node and never reads
@@ -18,6 +24,7 @@ in memory whole.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,9 +32,13 @@ import msgpack
 import trio
 
 from coord.framing import encode_frames
+from coord.server.core.identity import ConnectionIdentity
 
 READ_SIZE = 256 * 1024
 """Most bytes one read from a client's socket takes."""
+
+FINISH_S = 5.0
+"""How long `ClientLink.finish` waits for what is queued to leave before it gives up."""
 
 COALESCE_BYTES = 1024 * 1024
 """The writer joins queued chunks into one socket write up to this size (more: one write each),
@@ -99,6 +110,35 @@ class ClientLink:
     """The most `queued_bytes` ever was."""
     scope: trio.CancelScope | None = None
     """The connection's tasks; cancelled to cut the connection off."""
+    on_cut: Callable[[ClientLink, str], None] | None = None
+    """Told (with the reason) when `send` cuts the connection off; the listener logs it."""
+
+    @property
+    def identity(self) -> ConnectionIdentity:
+        """Who the client is for the ip and x509 ACL schemes."""
+        return ConnectionIdentity(ip=self.address, x509=self.x509)
+
+    def send(self, data: bytes) -> None:
+        """Queue `data` for the client, within the byte bound (over it: the connection is cut)."""
+        reason = self.offer(data)
+        if reason is not None and self.on_cut is not None:
+            self.on_cut(self, reason)
+
+    def close(self) -> None:
+        """Close the connection once what is queued is sent (the writer then ends its tasks)."""
+        reason = self.offer(None)
+        if reason is not None and self.on_cut is not None:
+            self.on_cut(self, reason)
+
+    async def finish(self) -> None:
+        """`close`, then wait (at most FINISH_S) for the writer to end this connection's tasks.
+
+        For a read loop that must not read on: the writer cancels it once the
+        last bytes are out; a client that reads nothing costs it FINISH_S at most.
+        """
+        self.close()
+        with trio.move_on_after(FINISH_S):
+            await trio.sleep_forever()
 
     def encode_bounded(self, frames: list[Any]) -> bytes:
         """Encode `frames` in order; raise OverBudget as soon as the queue would pass its bound."""

@@ -20,8 +20,9 @@ from coord.server.config import EnsembleSpec, ServerConfig
 from coord.server.core.member import MemberCore, MemberReady
 from coord.server.core.replica import CoreConfig, ServerCore
 from coord.server.core.tree import DataTree
+from coord.server.runtime.clock import Clock
 from coord.server.runtime.peers import PeerNetwork, PeerTransport, PeerTransportFactory
-from coord.server.runtime.standalone import Clock, DiskFactory, StandaloneServer
+from coord.server.runtime.standalone import DiskFactory, StandaloneServer
 from coord.server.storage.snapshot import SnapshotError
 from coord.server.zab.codec import WireMessage
 from coord.server.zab.messages import Role

@@ -1,4 +1,8 @@
-"""The native port's read loop: msgpack frames in, handshake first, then requests.
+"""The native client port: msgpack frames in, handshake first, then requests.
+
+Its connections are accepted and served by the shared client listener
+(coord.server.runtime.client_listener); this module is only the native wire: the
+read loop and the codec (coord.server.runtime.links.NATIVE_CODEC).
 
 Every frame is checked at this boundary: the handshake is validated by
 `parse_connect`, a request's envelope by `_split_request`, its body by the
@@ -10,67 +14,73 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any
-
-import trio
+from typing import Any
 
 from coord.errors import MalformedFrameError, MarshallingError, ProtocolError, ServerSystemError
 from coord.framing import NEED_DATA, FrameDecoder, encode_frame
 from coord.messages import NOTICE_XID, parse_connect
-from coord.server.core.identity import ConnectionIdentity
-
-if TYPE_CHECKING:
-    from coord.server.runtime.links import ClientLink
-    from coord.server.runtime.standalone import StandaloneServer
+from coord.server.runtime.client_listener import PortServer
+from coord.server.runtime.links import NATIVE_CODEC, ClientLink, FrameCodec
 
 log = logging.getLogger(__name__)
 
 
-async def read_native(server: StandaloneServer, link: ClientLink) -> None:
-    """Read one native connection: its handshake, then requests, into the core."""
-    assert server.core is not None and server.clock is not None
-    core = server.core
-    decoder = FrameDecoder()
-    handshake_done = False
-    while data := await link.receive():
-        decoder.receive_data(data)
-        while True:
-            try:
-                frame = decoder.next_frame()
-                if frame is NEED_DATA:
-                    break
-                now = server.clock.now_ms()
-                if not handshake_done:
-                    core.connect(
-                        link.conn_id,
-                        parse_connect(frame),
-                        now_ms=now,
-                        password=secrets.token_bytes(16),
-                        identity=ConnectionIdentity(ip=link.address, x509=link.x509),
-                    )
-                    handshake_done = link.handshaken = True
-                else:
-                    xid, op, body = _split_request(frame)
-                    server.stats.requests += 1
-                    try:
-                        core.request(link.conn_id, xid, op, body, now_ms=now)
-                    except Exception as exc:  # a bug must not take the server down
-                        # op and xid only: a body may carry credentials (add_auth, ACLs)
-                        log.exception("request op %d xid %d failed inside the server", op, xid)
-                        error = ServerSystemError(f"internal error: {exc!r}")
-                        server.queue(link, encode_frame([xid, 0, error.code, error.to_wire()]))
-            except (ProtocolError, MarshallingError) as exc:
-                server.stats.bad_frames += 1
-                server.warn_limited("closing connection from %s: %s", link.address, exc)
-                code = MarshallingError.code
-                server.queue(link, encode_frame([NOTICE_XID, 0, code, {"message": str(exc)}]))
-                server.queue(link, None)
-                server.kick()
-                # The writer sends the notice, then cancels this connection's nursery.
-                with trio.move_on_after(5.0):
-                    await trio.sleep_forever()
-                return
-        server.kick()
+class NativePort:
+    """The native port of one server: every connection's wire (it keeps no state of its own)."""
+
+    def __init__(self, server: PortServer) -> None:
+        self.server = server
+
+    @property
+    def codec(self) -> FrameCodec:
+        return NATIVE_CODEC
+
+    def wire(self, host: str, address: str) -> NativePort:
+        return self
+
+    async def serve(self, link: ClientLink) -> None:
+        """Read one native connection: its handshake, then requests, into the core."""
+        server = self.server
+        core, clock, stats = server.core, server.clock, server.stats
+        assert core is not None and clock is not None
+        decoder = FrameDecoder()
+        handshake_done = False
+        while data := await link.receive():
+            decoder.receive_data(data)
+            while True:
+                try:
+                    frame = decoder.next_frame()
+                    if frame is NEED_DATA:
+                        break
+                    now = clock.now_ms()
+                    if not handshake_done:
+                        core.connect(
+                            link.conn_id,
+                            parse_connect(frame),
+                            now_ms=now,
+                            password=secrets.token_bytes(16),
+                            identity=link.identity,
+                        )
+                        handshake_done = link.handshaken = True
+                    else:
+                        xid, op, body = _split_request(frame)
+                        stats.requests += 1
+                        try:
+                            core.request(link.conn_id, xid, op, body, now_ms=now)
+                        except Exception as exc:  # a bug must not take the server down
+                            # op and xid only: a body may carry credentials (add_auth, ACLs)
+                            log.exception("request op %d xid %d failed inside the server", op, xid)
+                            error = ServerSystemError(f"internal error: {exc!r}")
+                            link.send(encode_frame([xid, 0, error.code, error.to_wire()]))
+                except (ProtocolError, MarshallingError) as exc:
+                    stats.bad_frames += 1
+                    server.clients.warn_limited("closing connection from %s: %s", link.address, exc)
+                    code = MarshallingError.code
+                    link.send(encode_frame([NOTICE_XID, 0, code, {"message": str(exc)}]))
+                    server.kick()
+                    await link.finish()  # the writer sends the notice, then ends the connection
+                    return
+            server.kick()
 
 
 def _split_request(frame: Any) -> tuple[int, int, Any]:

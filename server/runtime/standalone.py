@@ -3,9 +3,11 @@
 This module moves bytes and time between the world and the pure `ServerCore`;
 it decides nothing. Tasks, all in the nursery of `serve`:
 
-- the listener, one task per client connection: a reader that decodes frames
-  and hands them to the core, and a writer that sends whole reply batches
-  (one socket write per connection per batch);
+- the client listener (coord.server.runtime.client_listener), shared by the native
+  port (coord.server.runtime.native_port) and the ZooKeeper port
+  (coord.server.runtime.zk_port): per connection, a reader that decodes the wire
+  and hands requests to the core, and a writer that sends whole reply
+  batches (one socket write per connection per batch);
 - the driver, which takes the core's `Ready` batches: persist the txns (one
   write and one fsync for the whole batch), queue the messages, close what
   must close, then `advance`;
@@ -24,10 +26,8 @@ from __future__ import annotations
 import functools
 import gc
 import logging
-import ssl
 import time
-from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 import trio
@@ -37,12 +37,12 @@ from coord.server.core.dedupe import WriteResults
 from coord.server.core.replica import CoreConfig, ServerCore, remember_write
 from coord.server.core.tree import DataTree
 from coord.server.core.txn import Txn
+from coord.server.runtime.client_listener import ClientListener
+from coord.server.runtime.clock import Clock
 from coord.server.runtime.disk import DataDir, Recovered, Storage
-from coord.server.runtime.links import NATIVE_CODEC, ClientLink, FrameCodec, OverBudget, write_loop
-from coord.server.runtime.native_port import read_native
-from coord.server.runtime.ratelimit import LogLimiter
+from coord.server.runtime.native_port import NativePort
 from coord.server.runtime.stats import ServerStats
-from coord.server.runtime.tls import handshake_subject, is_loopback, server_context
+from coord.server.runtime.tls import is_loopback
 from coord.server.runtime.zk_port import ZkPort
 from coord.server.storage.snapshot import FuzzySnapshot
 
@@ -58,21 +58,6 @@ DiskFactory = Callable[[ServerConfig], Storage]
 def open_data_dir(config: ServerConfig) -> Storage:
     """The real data directory that `config` names."""
     return DataDir(config.data_dir, fsync=config.fsync, segment_bytes=config.segment_bytes)
-
-
-class Clock:
-    """Wall-clock milliseconds derived from trio's clock, so that MockClock drives it too."""
-
-    def __init__(self) -> None:
-        self._wall_base_ms = int(time.time() * 1000)
-        self._trio_base = trio.current_time()
-
-    def now_ms(self) -> int:
-        return self._wall_base_ms + int((trio.current_time() - self._trio_base) * 1000)
-
-
-ReadLoop = Callable[[ClientLink], Awaitable[None]]
-"""Reads one connection's requests into the core (the native `_read_loop` by default)."""
 
 
 class StandaloneServer:
@@ -97,8 +82,11 @@ class StandaloneServer:
         self.clock: Clock | None = None
         self.core: ServerCore | None = None
         self.stats = ServerStats()
-        self._links: dict[int, ClientLink] = {}
-        self._next_conn_id = 1
+        self.clients = ClientListener(
+            config, self.stats, now_ms=self._now_ms, on_closed=self._connection_closed
+        )
+        """Accepts and serves the connections of both client ports."""
+        self.native = NativePort(self)
         self._wake = trio.Event()
         self.port = 0
         self.zk_port = 0
@@ -111,11 +99,6 @@ class StandaloneServer:
         self._since_snapshot = 0
         self._snapshot_idle = trio.Event()
         self._snapshot_idle.set()
-        self._log_limiter = LogLimiter(burst=config.log_burst, interval_ms=config.log_interval_ms)
-        self.tls_context: ssl.SSLContext | None = (
-            None if config.tls is None else server_context(config.tls)
-        )
-        """Both client ports serve TLS only when set (from config.tls)."""
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -129,10 +112,9 @@ class StandaloneServer:
             self.zk_port = zk_listeners[0].socket.getsockname()[1]
         async with trio.open_nursery() as nursery:
             await nursery.start(self.run)
-            for listener in listeners:
-                nursery.start_soon(trio.serve_listeners, self._serve_socket, [listener])
+            nursery.start_soon(self.clients.serve_listeners, listeners, self.native)
             log.info("serving on %s:%d", self.config.host, self.port)
-            if not is_loopback(self.config.host) and self.tls_context is None:
+            if not is_loopback(self.config.host) and self.clients.tls_context is None:
                 log.warning(
                     "SECURITY: the client ports listen on %s, beyond this machine, without TLS:"
                     " credentials and data cross the network in clear text and anyone who can"
@@ -141,7 +123,7 @@ class StandaloneServer:
                 )
             if zk_listeners:
                 self.zk = ZkPort(self)
-                nursery.start_soon(trio.serve_listeners, self.zk.serve_socket, zk_listeners)
+                nursery.start_soon(self.clients.serve_listeners, zk_listeners, self.zk)
                 log.info("ZooKeeper-compatible port on %s:%d", self.config.host, self.zk_port)
             task_status.started(self.port)
 
@@ -246,10 +228,11 @@ class StandaloneServer:
 
     _kick = kick  # the name the ensemble member (coord.server.runtime.member) wakes the loop by
 
-    @property
-    def links(self) -> dict[int, ClientLink]:
-        """The open client connections by connection id (read-only use: four-letter words)."""
-        return self._links
+    def _connection_closed(self, conn_id: int) -> None:
+        """A client connection is gone: the core forgets it (its session lives on)."""
+        if self.core is not None:
+            self.core.connection_lost(conn_id)
+        self.kick()
 
     # -- the Ready loop ----------------------------------------------------------
 
@@ -322,62 +305,8 @@ class StandaloneServer:
         await self._snapshot_idle.wait()
 
     def _dispatch(self, messages: list[tuple[int, Any]], closes: list[int]) -> None:
-        per_conn: dict[int, list[Any]] = defaultdict(list)
-        for conn_id, frame in messages:
-            per_conn[conn_id].append(frame)
-        for conn_id, frames in per_conn.items():
-            link = self._links.get(conn_id)
-            if link is None or link.cut_off:
-                continue
-            try:
-                data = link.encode_bounded(frames)
-            except OverBudget:
-                link.cut()
-                self._note_cut_off(link, f"over {link.max_bytes} bytes of replies unread")
-                continue
-            if data:
-                self.queue(link, data)
-            if link.codec.finished:
-                self.queue(link, None)
-        for conn_id in closes:
-            link = self._links.get(conn_id)
-            if link is not None:
-                self.queue(link, None)
-
-    def queue(self, link: ClientLink, data: bytes | None) -> None:
-        """Queue bytes for one connection (None: close it after them), within its byte bound."""
-        reason = link.offer(data)
-        if reason is not None:
-            self._note_cut_off(link, reason)
-        self.stats.outbound_peak_bytes = max(self.stats.outbound_peak_bytes, link.peak_bytes)
-
-    def _note_cut_off(self, link: ClientLink, reason: str) -> None:
-        self.stats.cut_off += 1
-        self.warn_limited(
-            "client %s is not reading its replies (%s); closing the connection, "
-            "its session lives on",
-            link.address,
-            reason,
-        )
-
-    def warn_limited(self, message: str, *args: object) -> None:
-        """Log a warning about a client, at most a few per interval (then a count of the rest).
-
-        Refusals and bad input are what a flood of hostile connections produces;
-        their log lines must cost less than the connections do.
-        """
-        verdict = self._log_limiter.note(self._now_ms())
-        if verdict.suppressed:
-            log.warning("suppressed %d similar warnings", verdict.suppressed)
-        if verdict.emit:
-            log.warning(message, *args)
-        else:
-            self.stats.warnings_suppressed += 1
-
-    def _flush_log_limiter(self) -> None:
-        suppressed = self._log_limiter.flush(self._now_ms())
-        if suppressed:
-            log.warning("suppressed %d similar warnings", suppressed)
+        """Carry out the client side of a Ready: its messages, then its closes."""
+        self.clients.dispatch(messages, closes)
 
     def _now_ms(self) -> int:
         return self.clock.now_ms() if self.clock is not None else int(time.time() * 1000)
@@ -388,97 +317,16 @@ class StandaloneServer:
         while True:
             await trio.sleep(interval)
             self.core.tick(self.clock.now_ms())
-            self._flush_log_limiter()
+            self.clients.flush_warnings()
             if self.core.has_ready():
                 self.kick()
 
     # -- one client connection ---------------------------------------------------
 
-    async def _serve_socket(self, stream: trio.SocketStream) -> None:
-        try:
-            host = str(stream.socket.getpeername()[0])
-        except OSError:
-            return
-        await self.serve_connection(self.wrap_tls(stream), host)
+    async def serve_connection(self, stream: trio.abc.Stream, host: str) -> None:
+        """Serve one native client connection (any trio stream) until it closes.
 
-    def wrap_tls(self, stream: trio.SocketStream) -> trio.abc.Stream:
-        """The stream a client port serves: TLS over `stream` when [tls] is configured."""
-        if self.tls_context is None:
-            return stream
-        return trio.SSLStream(stream, self.tls_context, server_side=True)
-
-    async def serve_connection(
-        self,
-        stream: trio.abc.Stream,
-        host: str,
-        *,
-        codec: FrameCodec = NATIVE_CODEC,
-        reader: ReadLoop | None = None,
-    ) -> None:
-        """Serve one client connection until it closes; `host` counts against the limit.
-
-        `codec` and `reader` are the connection's protocol: native msgpack frames
-        by default; the ZooKeeper port passes its translator and its read loop.
+        `host` counts against the per-address limit. This is how tests and the
+        in-process ensemble (coord.server.testing) connect clients without sockets.
         """
-        assert self.core is not None and self.clock is not None
-        limit = self.config.max_client_connections
-        if limit and self.stats.by_address[host] >= limit:
-            self.stats.connections_refused += 1
-            self.warn_limited("refusing %s: already %d connections from it", host, limit)
-            await stream.aclose()
-            return
-        self.stats.by_address[host] += 1
-        self.stats.connections_accepted += 1
-        conn_id = self._next_conn_id
-        self._next_conn_id += 1
-        send, receive = trio.open_memory_channel[bytes | None](self.config.max_outbound_batches)
-        link = ClientLink(
-            conn_id, stream, host, send, max_bytes=self.config.max_outbound_bytes, codec=codec
-        )
-        self._links[conn_id] = link
-        try:
-            async with trio.open_nursery() as nursery:
-                link.scope = nursery.cancel_scope
-                nursery.start_soon(write_loop, link, receive, nursery.cancel_scope)
-                nursery.start_soon(self._handshake_deadline, link)
-                if isinstance(stream, trio.SSLStream) and not await self._tls_handshake(link):
-                    return
-                await (reader or functools.partial(read_native, self))(link)
-                nursery.cancel_scope.cancel()
-        finally:
-            self._links.pop(conn_id, None)
-            self.stats.by_address[host] -= 1
-            if self.stats.by_address[host] <= 0:
-                del self.stats.by_address[host]
-            self.core.connection_lost(conn_id)
-            self.kick()
-            with trio.CancelScope(shield=True):
-                await stream.aclose()
-
-    async def _tls_handshake(self, link: ClientLink) -> bool:
-        """Complete a TLS handshake (within the handshake deadline); learn the client's
-        certificate subject, its x509 ACL id."""
-        assert isinstance(link.stream, trio.SSLStream)
-        try:
-            link.x509 = await handshake_subject(link.stream)
-        except trio.BrokenResourceError as exc:
-            self.stats.bad_frames += 1
-            self.warn_limited(
-                "TLS handshake with %s failed: %s", link.address, exc.__cause__ or exc
-            )
-            if link.scope is not None:
-                link.scope.cancel()
-            return False
-        return True
-
-    async def _handshake_deadline(self, link: ClientLink) -> None:
-        """Close a connection that sends no complete handshake in time (ZooKeeper does too)."""
-        await trio.sleep(self.config.handshake_timeout_ms / 1000.0)
-        if not link.handshaken and not link.cut_off:
-            self.stats.handshake_timeouts += 1
-            self.warn_limited(
-                "closing connection from %s: no handshake within %d ms",
-                link.address,
-                self.config.handshake_timeout_ms,
-            )
-            link.cut()
+        await self.clients.serve_connection(stream, host, self.native)

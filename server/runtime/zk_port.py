@@ -1,13 +1,15 @@
 """The ZooKeeper-compatible client port: jute connections served by the same core.
 
-A connection on this port is served by StandaloneServer.serve_connection
-(the same connection limit, outbound queue, writer task and teardown as the
-native port) with two things swapped: its codec is a ZkConnectionTranslator
-(coord.server.zk.translate), which turns the core's native frames into jute bytes,
-and its read loop is `ZkPort._read_loop`, which feeds the translator the bytes
-the client sent and hands its events to the core. Sessions, ephemerals,
-watches, expiry and replication are the core's, so a session made here is the
-same kind as one made on the native port, and watches fire across the two.
+Its connections are accepted and served by the shared client listener
+(coord.server.runtime.client_listener: the same connection limit, TLS, handshake
+deadline, byte-bounded outbound queue, writer and teardown as the native
+port); this module is only the jute wire. Each connection's codec is a
+ZkConnectionTranslator (coord.server.zk.translate), which turns the core's native
+frames into jute bytes, and its read loop (`ZkWire.serve`) feeds the
+translator the bytes the client sent and hands its events to the core.
+Sessions, ephemerals, watches, expiry and replication are the core's, so a
+session made here is the same kind as one made on the native port, and
+watches fire across the two.
 
 The read loop also answers four-letter words (coord.server.zk.fourletter) and closes
 the connection on a packet over jute.maxbuffer or one it cannot decode, as
@@ -24,19 +26,16 @@ import platform
 import secrets
 import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import trio
 
 from coord.errors import ProtocolError
 from coord.framing import NEED_DATA
-from coord.server.core.identity import ConnectionIdentity
+from coord.server.runtime.client_listener import PortServer
+from coord.server.runtime.links import ClientLink
 from coord.server.zk.fourletter import ConnectionInfo, ServerInfo, answer, not_whitelisted
 from coord.server.zk.translate import CoreRequest, FourLetterWord, Handshake, ZkConnectionTranslator
-
-if TYPE_CHECKING:
-    from coord.server.runtime.links import ClientLink
-    from coord.server.runtime.standalone import StandaloneServer
 
 log = logging.getLogger(__name__)
 
@@ -45,44 +44,37 @@ ZK_COMPATIBLE_VERSION = "3.8.0"
 COORD_VERSION = "0.1.0"
 
 
+class ZkServer(PortServer, Protocol):
+    """The server behind a ZooKeeper port: a PortServer that knows its two client ports."""
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def zk_port(self) -> int: ...
+
+
 @dataclass(eq=False)
-class _ZkConnection:
+class ZkWire:
+    """One ZooKeeper connection's wire: its translator (its codec) and its read loop."""
+
+    port: ZkPort
     address: str
+    """host:port of the client, as four-letter words show it."""
     translator: ZkConnectionTranslator
 
+    @property
+    def codec(self) -> ZkConnectionTranslator:
+        return self.translator
 
-class ZkPort:
-    """The ZooKeeper port of one server (standalone or ensemble member)."""
-
-    def __init__(self, server: StandaloneServer) -> None:
-        self.server = server
-        self.connections: dict[int, _ZkConnection] = {}
-        self.closed_sent = 0
-        """Packets sent on connections that have closed (for the four-letter counters)."""
-        self._started = trio.current_time()
-
-    async def serve_socket(self, stream: trio.SocketStream) -> None:
-        try:
-            peer = stream.socket.getpeername()
-        except OSError:
-            return
-        await self.serve_stream(self.server.wrap_tls(stream), str(peer[0]), f"{peer[0]}:{peer[1]}")
-
-    async def serve_stream(self, stream: trio.abc.Stream, host: str, address: str = "") -> None:
-        """Serve one ZooKeeper client connection until it closes (any trio stream)."""
-        translator = ZkConnectionTranslator(
-            xid_tag=secrets.randbelow((1 << 30) - 1) + 1, client_host=host
-        )
-        reader = functools.partial(self._read_loop, translator, address or host)
-        await self.server.serve_connection(stream, host, codec=translator, reader=reader)
-
-    async def _read_loop(
-        self, translator: ZkConnectionTranslator, address: str, link: ClientLink
-    ) -> None:
-        server = self.server
-        assert server.core is not None and server.clock is not None
-        core, clock = server.core, server.clock
-        self.connections[link.conn_id] = _ZkConnection(address, translator)
+    async def serve(self, link: ClientLink) -> None:
+        """Read the connection's packets through its translator into the core."""
+        port = self.port
+        server = port.server
+        core, clock, stats = server.core, server.clock, server.stats
+        assert core is not None and clock is not None
+        translator, address = self.translator, self.address
+        port.connections[link.conn_id] = self
         try:
             while data := await link.receive():
                 translator.receive_data(data)
@@ -90,34 +82,31 @@ class ZkPort:
                     try:
                         event = translator.next_event()
                     except ProtocolError as exc:
-                        server.stats.bad_frames += 1
-                        server.warn_limited(
+                        stats.bad_frames += 1
+                        server.clients.warn_limited(
                             "closing ZooKeeper connection from %s: %s", address, exc
                         )
-                        await self._close(link)
+                        await _finish(server, link)
                         return
                     if event is NEED_DATA:
                         break
                     assert isinstance(event, FourLetterWord | Handshake | CoreRequest)
                     if isinstance(event, FourLetterWord):
-                        text = self.answer(event.word)
-                        server.queue(link, text.encode())
-                        await self._close(link)
+                        link.send(port.answer(event.word).encode())
+                        await _finish(server, link)
                         return
                     now = clock.now_ms()
                     if isinstance(event, Handshake):
                         link.handshaken = True
-                        password = secrets.token_bytes(16)
-                        identity = ConnectionIdentity(ip=link.address, x509=link.x509)
                         core.connect(
                             link.conn_id,
                             event.request,
                             now_ms=now,
-                            password=password,
-                            identity=identity,
+                            password=secrets.token_bytes(16),
+                            identity=link.identity,
                         )
                         continue
-                    server.stats.requests += 1
+                    stats.requests += 1
                     try:
                         core.request(link.conn_id, event.xid, event.op, event.body, now_ms=now)
                     except Exception:  # a bug must not take the server down
@@ -127,26 +116,47 @@ class ZkPort:
                             event.op,
                             event.xid,
                         )
-                        await self._close(link)
+                        await _finish(server, link)
                         return
                 local = translator.data_to_send()
                 if local:
-                    server.queue(link, local)
+                    link.send(local)
                 server.kick()
                 if translator.finished:
-                    await self._close(link)
+                    await _finish(server, link)
                     return
         finally:
-            gone = self.connections.pop(link.conn_id, None)
-            if gone is not None:
-                self.closed_sent += gone.translator.sent
+            if port.connections.pop(link.conn_id, None) is not None:
+                port.closed_sent += translator.sent
 
-    async def _close(self, link: ClientLink) -> None:
-        """Close after what is queued is sent: the writer ends the connection's nursery."""
-        self.server.queue(link, None)
-        self.server.kick()
-        with trio.move_on_after(5.0):
-            await trio.sleep_forever()
+
+async def _finish(server: PortServer, link: ClientLink) -> None:
+    """Close after what is queued is sent: the writer ends the connection."""
+    server.kick()
+    await link.finish()
+
+
+class ZkPort:
+    """The ZooKeeper port of one server (standalone or ensemble member)."""
+
+    def __init__(self, server: ZkServer) -> None:
+        self.server = server
+        self.connections: dict[int, ZkWire] = {}
+        """The open ZooKeeper connections by connection id (for the four-letter words)."""
+        self.closed_sent = 0
+        """Packets sent on connections that have closed (for the four-letter counters)."""
+        self._started = trio.current_time()
+
+    def wire(self, host: str, address: str) -> ZkWire:
+        """A new connection's wire: a translator of its own."""
+        translator = ZkConnectionTranslator(
+            xid_tag=secrets.randbelow((1 << 30) - 1) + 1, client_host=host
+        )
+        return ZkWire(self, address or host, translator)
+
+    async def serve_stream(self, stream: trio.abc.Stream, host: str, address: str = "") -> None:
+        """Serve one ZooKeeper client connection until it closes (any trio stream)."""
+        await self.server.clients.serve_connection(stream, host, self.wire(host, address))
 
     # -- four-letter words ---------------------------------------------------------
 
@@ -177,7 +187,7 @@ class ZkPort:
         watched_paths = set().union(*(t.by_path for t in tables))
         watchers = set().union(*(t.by_watcher for t in tables))
         connections = []
-        for conn_id, link in list(server.links.items()):
+        for conn_id, link in list(server.clients.links.items()):
             zk = self.connections.get(conn_id)
             if zk is None:
                 connections.append(ConnectionInfo(link.address, protocol="native"))

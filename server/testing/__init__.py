@@ -62,8 +62,8 @@ from trio.testing import MemoryReceiveStream, memory_stream_one_way_pair
 
 from coord.client import Client
 from coord.server.config import EnsembleSpec, MemberSpec, ServerConfig
+from coord.server.runtime.clock import Clock
 from coord.server.runtime.member import EnsembleMember
-from coord.server.runtime.standalone import Clock
 from coord.server.testing.memory_disk import DEFAULT_SEGMENT_BYTES, MemoryDataDir, MemoryDisk
 from coord.server.testing.memory_peers import MemoryNetwork
 from coord.server.zab.messages import Role

@@ -56,7 +56,8 @@ valid = st.one_of(
               st.integers(0, 3)),
     st.builds(lambda e, z: [10, e, z], u32, u64),
     st.builds(lambda e, z: [12, e, z], u32, u64),
-    st.builds(lambda o, s: [20, o, s, 1, 1, {"path": "/x"}, [["digest", "a:b"]]], member, u64),
+    st.builds(lambda o, s, p: [20, o, s, 1, 1, {"path": "/x"}, [["digest", "a:b"]], p], member, u64,
+              u32),
     st.builds(lambda ids: [22, ids], st.lists(u64, max_size=5)),
 )  # fmt: skip
 

@@ -81,8 +81,8 @@ def test_a_leader_info_with_an_epoch_past_32_bits_is_refused():
         [8, 1, [_txn(1 << 32 | 1, path="a")]],  # not a path
         [8, 1, [_txn(1 << 32 | 1, data=b"x" * (2 << 20))]],  # over the data limit
         [8, 1, [[1 << 32 | 1, 0, 0, 0, [1, "/a", b"", 0, 0, 0, 1, [[31, {}, "x"]]]]]],
-        [20, 9, 1, 1, 1, {}, []],  # forwarded "from" a stranger
-        [20, 1, 1, 1, -10, "not a session", []],
+        [20, 9, 1, 1, 1, {}, [], 0],  # forwarded "from" a stranger
+        [20, 1, 1, 1, -10, "not a session", [], 0],
         [22, [1, "2"]],
         [99, 1],
         "hello",
