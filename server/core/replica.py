@@ -176,6 +176,9 @@ class CoreConfig:
     every ACL check. Empty: no super user."""
     max_watches_per_session: int = 0
     """The most watches one session's connection may hold (0: no cap)."""
+    forward_timeout_ms: int = 10_000
+    """(Follower) How long a forwarded write may wait for the leader before its client's
+    connection is closed (the client resends it elsewhere)."""
 
 
 class ServerCore:
@@ -213,6 +216,8 @@ class ServerCore:
         self._sync_aliases = 0
         self._forwarded: dict[int, int] = {}
         """(Leader) session -> the xid of the last request a follower forwarded for it."""
+        self._forwarded_at: dict[tuple[int, int], int] = {}
+        """(Follower) (session, xid) of a forwarded write -> when it went to the leader."""
 
     def _new_tracker(self) -> SessionTracker:
         return SessionTracker(
@@ -434,9 +439,32 @@ class ServerCore:
             self._drop_connection(conn)
 
     def tick(self, now_ms: int) -> None:
-        """Time passed: the sequencer (if here) expires leases and reaps TTLs and containers."""
+        """Time passed: the sequencer (if here) expires leases and reaps TTLs and containers;
+        a follower gives up on forwarded writes the leader never answered."""
         if self.sequencer is not None:
             self.sequencer.tick(now_ms)
+        elif self._forwarded_at:
+            self._expire_forwards(now_ms)
+
+    def _expire_forwards(self, now_ms: int) -> None:
+        """Close the connections whose oldest forwarded write has waited past the limit.
+
+        A peer link may lose a stretch of messages (a full queue, a broken
+        connection) and nothing else tells the follower: the write and every
+        request behind it would wait for good while pings keep the session
+        alive. Closing has the client resend, in order (see ForwardRequest).
+        """
+        limit = now_ms - self.config.forward_timeout_ms
+        for key, sent_at in list(self._forwarded_at.items()):
+            if sent_at > limit or self._forwarded_at.pop(key, None) is None:
+                continue  # (young, or gone with a connection closed just before)
+            waiting = self._waiting.get(key)
+            if waiting is None:
+                continue
+            conn = waiting[0]
+            error = ConnectionLossError("the leader did not answer a forwarded write in time")
+            self._emit(conn.conn_id, _notice(self.tree.last_zxid, error))
+            self._close(conn)
 
     # -- inputs: other members (ensemble) ---------------------------------------------
 
@@ -488,6 +516,7 @@ class ServerCore:
         if reply.err == 0 and reply.zxid > self.tree.last_zxid:
             return  # not applied here yet: the slot is answered when it is, in order
         waiting = self._waiting.pop(key, None)
+        self._forwarded_at.pop(key, None)
         if waiting is None:
             return
         conn, slot = waiting
@@ -618,6 +647,7 @@ class ServerCore:
                 conn.forwarded_xid,
             )
             conn.forwarded_xid = slot.wait_xid
+            self._forwarded_at[key] = now_ms
             self._peer_out.append((self.leader_id, forward))
         else:
             raise ConnectionLossError("this member has no leader; try another member")
@@ -662,6 +692,8 @@ class ServerCore:
         waiting = self._waiting.pop((header.session_id, header.xid), None)
         if waiting is None:
             return
+        if self._forwarded_at:
+            self._forwarded_at.pop((header.session_id, header.xid), None)
         conn, slot = waiting
         if slot.op == CREATE_SESSION:
             slot.reply["zxid"] = zxid
@@ -774,6 +806,7 @@ class ServerCore:
         for slot in conn.slots:
             if slot.waiting:
                 self._waiting.pop((conn.session_id, slot.wait_xid), None)
+                self._forwarded_at.pop((conn.session_id, slot.wait_xid), None)
         conn.slots.clear()
 
 

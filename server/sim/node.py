@@ -32,6 +32,7 @@ from coord.server.zab.peer import PersistentState, ZabConfig, ZabPeer
 TICK_MS = 100
 MIN_SESSION_MS = 2 * TICK_MS
 MAX_SESSION_MS = 40 * TICK_MS
+FORWARD_TIMEOUT_MS = 20 * TICK_MS
 
 
 @dataclass
@@ -138,6 +139,7 @@ class SimMember:
                 server_id=self.member_id,
                 session_id_base=(self.member_id << 56) | ((self.incarnation + 1) << 40),
                 standalone=False,
+                forward_timeout_ms=FORWARD_TIMEOUT_MS,
             ),
             tree=tree,
             write_results=results,

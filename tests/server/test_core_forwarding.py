@@ -270,3 +270,20 @@ def test_a_forwarded_write_whose_predecessor_was_lost_is_refused_and_its_connect
     out = pair.follower.ready()
     assert 7 in out.closes
     assert [f[2] for c, f in out.messages if c == 7] == [ConnectionLossError.code]
+
+
+def test_a_forwarded_write_the_leader_never_answers_closes_its_connection_in_time():
+    """Lost on the link with nothing after it: without a deadline the write and every read
+    queued behind it would wait for good, while pings kept the session alive."""
+    pair = Pair()
+    pair.connect(7)
+    pair.send(7, 1, OpCode.CREATE, {"path": "/lost", "data": b""})
+    pair.send(7, 2, OpCode.GET_DATA, {"path": "/"})
+    pair.follower.ready()  # the ForwardRequest is lost: the leader never sees it
+    limit = pair.follower.config.forward_timeout_ms
+    pair.follower.tick(NOW + limit - 1)
+    assert not pair.follower.ready().closes
+    pair.follower.tick(NOW + limit)
+    out = pair.follower.ready()
+    assert out.closes == [7]
+    assert [frame[2] for _, frame in out.messages] == [ConnectionLossError.code]
