@@ -150,6 +150,7 @@ class EnsembleMember(StandaloneServer):
         while True:
             await trio.sleep(interval)
             self.member.tick(self.clock.now_ms())
+            self.clients.flush_warnings()
             self._kick()
 
     # -- the Ready loop ------------------------------------------------------------------
