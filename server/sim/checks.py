@@ -239,12 +239,13 @@ class History:
         """A frame, before the protocol handles it: watch order, reply zxids."""
         if not (isinstance(frame, list) and len(frame) == 4):
             return
-        xid, zxid, _err, payload = frame
+        xid, zxid, err, payload = frame
         view = self.view(client)
         view.frame_zxid = zxid
         if xid in view.set_watches_xids:
             view.set_watches_xids.discard(xid)
-            self._rearmed(client, view, zxid)
+            if err == 0:  # (refused: the session is gone, and its watches with it)
+                self._rearmed(client, view, zxid)
         event = event_from_wire(zxid, payload) if xid == WATCH_XID else None
         if event is not None:
             self.events += 1
