@@ -355,6 +355,8 @@ class History:
             return
         if op == OpCode.MULTI and any(code for code, _ in call.result):
             return  # the multi failed as a whole (its results carry the errors)
+        if op == OpCode.SET_DATA:
+            client.remember_version(call.body["path"], Stat(*call.result).version)
         if op in WRITES:
             self._write_succeeded(client, record)
         elif op in (OpCode.GET_DATA, OpCode.EXISTS):
@@ -417,6 +419,7 @@ class History:
                 f"client {client.client_id}: {call.describe()} at {record.reply_zxid:#x} read "
                 f"{got}, the chain has {want}"
             )
+        client.remember_version(path, None if got is None else got[1])
         self.reads_checked += 1
         sync = record.after_sync
         if sync is not None and sync.call.done and sync.call.error is None:

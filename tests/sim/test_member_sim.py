@@ -124,6 +124,9 @@ class FakeClient:
     client_id: int = 1
     session_id: int = 0x10
 
+    def remember_version(self, path: str, version: int | None) -> None:
+        pass
+
 
 def _client() -> SimClient:
     return cast(SimClient, FakeClient())
