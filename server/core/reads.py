@@ -16,7 +16,7 @@ from collections.abc import Hashable
 from typing import Any, Final
 
 from coord import paths
-from coord.acl import OPEN_ACL_UNSAFE, Perm, acl_to_wire
+from coord.acl import OPEN_ACL_UNSAFE, Perm
 from coord.errors import (
     BadArgumentsError,
     BadVersionError,
@@ -50,6 +50,7 @@ from coord.messages import (
     parse_request_body,
 )
 from coord.server.core.acls import READ_OR_ADMIN, AuthIds, authorized, check, redact
+from coord.server.core.output import Children, MultiResults, NodeAcl, NodeData, OpOutcome, Result
 from coord.server.core.tree import DataTree, Znode
 from coord.server.core.watches import WatchManager
 
@@ -63,7 +64,7 @@ def evaluate_read(
     *,
     session_id: int = 0,
     ids: AuthIds = (),
-) -> Any:
+) -> Result:
     """Answer one read against the applied tree and register its watch, or raise the
     KeeperError the client gets. SET_WATCHES is answered by `set_watches`.
     `session_id` is the asking session (GET_EPHEMERALS lists its ephemerals);
@@ -78,7 +79,7 @@ def evaluate_read(
             check(node.acl, Perm.READ, ids, node=path, action="to read", target=path)
         if request.watch:
             watches.add_data_watch(path, watcher)
-        return [node.data, node.stat()]
+        return NodeData(node.data, node.stat())
     if op == OpCode.EXISTS:
         assert isinstance(request, ExistsRequest)
         path = paths.validate(request.path)
@@ -98,7 +99,7 @@ def evaluate_read(
         if request.watch:
             watches.add_child_watch(path, watcher)
         children = sorted(node.children) if node.children else []
-        return [children, node.stat() if request.include_stat else None]
+        return Children(children, node.stat() if request.include_stat else None)
     if op == OpCode.SYNC:
         assert isinstance(request, SyncRequest)
         return paths.validate(request.path)
@@ -154,7 +155,7 @@ def evaluate_read(
         action = "to read the ACL of"
         check(node.acl, READ_OR_ADMIN, ids, node=path, action=action, target=path)
         acl = node.acl if authorized(node.acl, Perm.ADMIN, ids) else redact(node.acl)
-        return [acl_to_wire(acl), node.stat()]
+        return NodeAcl(acl, node.stat())
     if op == OpCode.GET_EPHEMERALS:
         assert isinstance(request, GetEphemeralsRequest)
         owned = tree.ephemerals.get(session_id, ())
@@ -201,7 +202,7 @@ def _multi_read(
     watcher: Hashable,
     request: MultiReadRequest,
     ids: AuthIds,
-) -> list[list[Any]]:
+) -> MultiResults:
     """Each op answered on its own (one failing does not fail the others), all at one point."""
     parsed = []
     for op, body in request.ops:
@@ -213,13 +214,13 @@ def _multi_read(
             )
         parsed.append((op, parse_request_body(op, body)))
     _check_reply_size("the multi-read", sum(_read_cost(tree, body) for _, body in parsed))
-    out: list[list[Any]] = []
+    out: list[OpOutcome] = []
     for op, body in parsed:
         try:
-            out.append([0, evaluate_read(tree, watches, watcher, op, body, ids=ids)])
+            out.append(OpOutcome(evaluate_read(tree, watches, watcher, op, body, ids=ids)))
         except KeeperError as exc:
-            out.append([exc.code, exc.to_wire()])
-    return out
+            out.append(OpOutcome(error=exc))
+    return MultiResults(tuple(out))
 
 
 REPLY_BUDGET: Final = MAX_FRAME_SIZE - 4096

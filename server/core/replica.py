@@ -41,7 +41,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from coord.acl import OPEN_ACL_UNSAFE, Id, Perm
@@ -49,24 +49,38 @@ from coord.errors import (
     BadArgumentsError,
     ConnectionLossError,
     KeeperError,
+    ServerSystemError,
     SessionExpiredError,
     SessionMovedError,
 )
 from coord.messages import (
-    NOTICE_XID,
     PROTOCOL_VERSION,
     WRITE_OPS,
     ConnectRequest,
     CreateMode,
+    MultiRequest,
     OpCode,
     SetWatchesRequest,
-    event_to_wire,
+    Stat,
+    parse_multi_ops,
     parse_request_body,
 )
 from coord.server.core.acls import AclList, AuthIds, authenticate, authorized
 from coord.server.core.dedupe import WriteResults
 from coord.server.core.forwarding import ForwardReply, ForwardRequest, PeerOutput, SessionTouches
 from coord.server.core.identity import UNKNOWN, ConnectionIdentity
+from coord.server.core.output import (
+    ClientOutput,
+    Connected,
+    ConnectRefused,
+    Created,
+    ErrorReply,
+    MultiResults,
+    Notice,
+    OpOutcome,
+    Reply,
+    Result,
+)
 from coord.server.core.prep import MultiFailed, Preparer
 from coord.server.core.reads import evaluate_read, set_watches
 from coord.server.core.sequencer import CREATE_SESSION, AlreadyApplied, AlreadyPending, Sequencer
@@ -84,6 +98,7 @@ from coord.server.core.txn import (
     TxnBody,
 )
 from coord.server.core.watches import WatchManager
+from coord.server.native.codec import result_from_wire, result_to_wire
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +119,16 @@ class Ready:
     """
 
     txns: list[Txn] = field(default_factory=list)
-    messages: list[tuple[int, Any]] = field(default_factory=list)
+    messages: list[tuple[int, ClientOutput]] = field(default_factory=list)
     closes: list[int] = field(default_factory=list)
     peer_messages: list[tuple[int, PeerOutput]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.txns or self.messages or self.closes or self.peer_messages)
 
+
+Answer = Reply | ErrorReply | Connected
+"""What a slot is answered with: a request's reply, or (for the handshake) its session."""
 
 SYNC_ALIAS_BASE = 1 << 32
 """Xids a follower gives the syncs it forwards: above every client xid (31 bits)."""
@@ -129,7 +147,7 @@ class _Slot:
         self.request = request
         self.waiting = False
         """A write in flight: answered when its txn is applied (or refused)."""
-        self.reply: Any = None
+        self.reply: Answer | None = None
 
 
 class _Connection:
@@ -208,7 +226,7 @@ class ServerCore:
         self._connections: dict[int, _Connection] = {}
         self._conn_of_session: dict[int, int] = {}
         self._waiting: dict[tuple[int, int], tuple[_Connection, _Slot]] = {}
-        self._messages: list[tuple[int, Any]] = []
+        self._messages: list[tuple[int, ClientOutput]] = []
         self._closes: list[int] = []
         self._peer_out: list[tuple[int, PeerOutput]] = []
         self._touched: set[int] = set()
@@ -267,13 +285,8 @@ class ServerCore:
         self.sequencer = None
         self.leader_id = None
         for conn in list(self._connections.values()):
-            self._emit(
-                conn.conn_id,
-                _notice(
-                    self.tree.last_zxid,
-                    ConnectionLossError("this member lost its leader; try another member"),
-                ),
-            )
+            lost = ConnectionLossError("this member lost its leader; try another member")
+            self._emit(conn.conn_id, Notice(self.tree.last_zxid, lost))
             self._close(conn)
 
     def reset_tree(self, tree: DataTree) -> None:
@@ -370,7 +383,7 @@ class ServerCore:
             old = self._connections.get(previous)
             if old is not None:
                 moved = SessionMovedError(f"session {session_id:#x} moved to another connection")
-                self._emit(old.conn_id, _notice(self.tree.last_zxid, moved))
+                self._emit(old.conn_id, Notice(self.tree.last_zxid, moved))
                 self._close(old)
         conn.session_id = session_id
         self._conn_of_session[session_id] = conn.conn_id
@@ -388,7 +401,7 @@ class ServerCore:
         if op == OpCode.PING:
             if conn.session_id:
                 self._touch(conn.session_id, now_ms)
-            self._emit(conn_id, [xid, self.tree.last_zxid, 0, None])
+            self._emit(conn_id, Reply(xid, self.tree.last_zxid))
             return
         slot = _Slot(xid, op)
         conn.slots.append(slot)
@@ -397,7 +410,7 @@ class ServerCore:
             return
         if not conn.session_id or conn.closing or self._lease_ended(conn.session_id):
             error = SessionExpiredError(f"session {conn.session_id:#x} is closing")
-            slot.reply = _error_reply(xid, self.tree.last_zxid, error)
+            slot.reply = ErrorReply(xid, self.tree.last_zxid, error)
             self._flush(conn)
             return
         self._touch(conn.session_id, now_ms)
@@ -408,9 +421,9 @@ class ServerCore:
                     conn.closing = True
                 self._submit(conn, slot, now_ms)
         except KeeperError as exc:
-            slot.reply = _error_reply(xid, self.tree.last_zxid, exc)
+            slot.reply = ErrorReply(xid, self.tree.last_zxid, exc)
         except MultiFailed as failed:
-            slot.reply = [xid, self.tree.last_zxid, 0, _multi_failure(failed)]
+            slot.reply = Reply(xid, self.tree.last_zxid, _multi_failure(failed))
         self._flush(conn)
 
     def _auth_request(self, conn: _Connection, slot: _Slot, body: Any) -> None:
@@ -418,9 +431,9 @@ class ServerCore:
         try:
             request = parse_request_body(OpCode.AUTH, body)
             self._authenticate(conn, request.scheme, request.credential)
-            slot.reply = [slot.xid, self.tree.last_zxid, 0, None]
+            slot.reply = Reply(slot.xid, self.tree.last_zxid)
         except KeeperError as exc:
-            slot.reply = _error_reply(slot.xid, self.tree.last_zxid, exc)
+            slot.reply = ErrorReply(slot.xid, self.tree.last_zxid, exc)
         self._flush(conn)
 
     def _authenticate(self, conn: _Connection, scheme: str, credential: bytes) -> None:
@@ -463,7 +476,7 @@ class ServerCore:
                 continue
             conn = waiting[0]
             error = ConnectionLossError("the leader did not answer a forwarded write in time")
-            self._emit(conn.conn_id, _notice(self.tree.last_zxid, error))
+            self._emit(conn.conn_id, Notice(self.tree.last_zxid, error))
             self._close(conn)
 
     # -- inputs: other members (ensemble) ---------------------------------------------
@@ -494,12 +507,12 @@ class ServerCore:
         except AlreadyPending:
             return  # the follower's slot is answered when the txn is applied there
         except AlreadyApplied as done:
-            result = done.result
+            result = result_to_wire(done.result)
             applied_at = done.zxid
         except KeeperError as exc:
             error = exc
         except MultiFailed as failed:
-            result = _multi_failure(failed)
+            result = result_to_wire(_multi_failure(failed))
         reply = ForwardReply(
             request.session_id,
             request.xid,
@@ -521,23 +534,41 @@ class ServerCore:
             return
         conn, slot = waiting
         slot.waiting = False
+        refusal = KeeperError.from_wire(reply.err, reply.result) if reply.err else None
         if slot.op == CREATE_SESSION:
             conn.slots.clear()
-            self._refuse(conn, KeeperError.from_wire(reply.err, reply.result))
+            self._refuse(conn, refusal or ConnectionLossError("the leader refused the session"))
             return
-        if reply.err == ConnectionLossError.code and conn.slots and conn.slots[0] is not slot:
+        if isinstance(refusal, ConnectionLossError) and conn.slots and conn.slots[0] is not slot:
             # Refused while an earlier write of this connection still waits: the leader
             # never got that one (see ForwardRequest.prev_xid). Answering this one
             # would wait behind it for good. Close; the client resends both, in order.
             # (A refusal at the head is answered: a close there would have the client
             # reconnect and resend at once, again and again, until this member notices
             # that its leader is gone.)
-            self._emit(conn.conn_id, _notice(self.tree.last_zxid, KeeperError.from_wire(
-                reply.err, reply.result)))  # fmt: skip
+            self._emit(conn.conn_id, Notice(self.tree.last_zxid, refusal))
             self._close(conn)
             return
-        slot.reply = [slot.xid, self.tree.last_zxid, reply.err, reply.result]
+        slot.reply = self._forwarded_answer(slot, refusal, reply.result)
         self._flush(conn)
+
+    def _forwarded_answer(self, slot: _Slot, refusal: KeeperError | None, result: Any) -> Answer:
+        """The reply to a forwarded write the leader answered itself (`result`: native layout)."""
+        zxid = self.tree.last_zxid
+        if refusal is not None:
+            return ErrorReply(slot.xid, zxid, refusal)
+        sub_ops = (
+            tuple(op for op, _ in parse_multi_ops(slot.request))
+            if isinstance(slot.request, MultiRequest)
+            else ()
+        )
+        try:
+            return Reply(slot.xid, zxid, result_from_wire(slot.op, result, sub_ops))
+        except ValueError as exc:
+            log.error(
+                "the leader's result for xid %d does not fit op %d: %s", slot.xid, slot.op, exc
+            )
+            return ErrorReply(slot.xid, zxid, ServerSystemError("the leader sent a bad result"))
 
     def touch_sessions(self, touches: SessionTouches, now_ms: int) -> None:
         """(Leader) Renew the leases of sessions a follower heard from."""
@@ -619,7 +650,7 @@ class ServerCore:
                     conn.session_id, slot.xid, slot.op, slot.request, now_ms, conn.auth
                 )
             except AlreadyApplied as done:
-                slot.reply = [slot.xid, done.zxid, 0, done.result]
+                slot.reply = Reply(slot.xid, done.zxid, done.result)
                 return
             except AlreadyPending:
                 pass  # its txn is on the way; this slot takes its answer
@@ -680,15 +711,15 @@ class ServerCore:
         for kind, path in result.triggers:
             may_read = self._may_read(path, result.deleted_acls) if recursive else None
             for watcher, event in self.watches.trigger(kind, path, zxid, may_read):
-                self._emit(watcher, event_to_wire(event))  # type: ignore[arg-type]
+                self._emit(watcher, event)  # type: ignore[arg-type]
         body = txn.body
         header = txn.header
-        wire_result: Any = None
+        reply_result: Result = None
         if isinstance(body, CloseSessionTxn):
             self._session_closed(body, zxid)
             self.write_results.forget(body.session_id)
         else:
-            wire_result = remember_write(self.write_results, txn, result)
+            reply_result = remember_write(self.write_results, txn, result)
         waiting = self._waiting.pop((header.session_id, header.xid), None)
         if waiting is None:
             return
@@ -696,13 +727,14 @@ class ServerCore:
             self._forwarded_at.pop((header.session_id, header.xid), None)
         conn, slot = waiting
         if slot.op == CREATE_SESSION:
-            slot.reply["zxid"] = zxid
+            assert isinstance(slot.reply, Connected)
+            slot.reply = replace(slot.reply, zxid=zxid)
         elif slot.op == OpCode.SYNC:
-            slot.reply = [slot.xid, zxid, 0, slot.request.path]
+            slot.reply = Reply(slot.xid, zxid, slot.request.path)
         else:
-            if wire_result is None:
-                wire_result = _result_to_wire(body, result)
-            slot.reply = [slot.xid, zxid, 0, wire_result]
+            if reply_result is None:
+                reply_result = result_of(body, result)
+            slot.reply = Reply(slot.xid, zxid, reply_result)
         slot.waiting = False
         self._flush(conn)
         if slot.op == OpCode.CLOSE_SESSION:
@@ -715,7 +747,7 @@ class ServerCore:
         conn = self._connections.get(conn_id)
         if conn is not None:
             expired = SessionExpiredError(f"session {body.session_id:#x} expired")
-            self._emit(conn_id, _notice(zxid, expired))
+            self._emit(conn_id, Notice(zxid, expired))
             self._close(conn)
 
     def _flush(self, conn: _Connection) -> None:
@@ -727,22 +759,22 @@ class ServerCore:
                 return
             if slot.reply is None:
                 slot.reply = self._read(conn, slot)
-            elif type(slot.reply) is list and slot.reply[1] < conn.sent_zxid:
+            elif slot.reply.zxid < conn.sent_zxid and not isinstance(slot.reply, Connected):
                 # Decided early (an error at submit, a retry's first result) and sent
                 # behind later frames: the zxids a client sees never go back.
-                slot.reply[1] = conn.sent_zxid
+                slot.reply = replace(slot.reply, zxid=conn.sent_zxid)
             slots.popleft()
             self._emit(conn.conn_id, slot.reply)
 
-    def _read(self, conn: _Connection, slot: _Slot) -> list[Any]:
+    def _read(self, conn: _Connection, slot: _Slot) -> Answer:
         zxid = self.tree.last_zxid
         try:
             if slot.op == OpCode.SET_WATCHES:
                 assert isinstance(slot.request, SetWatchesRequest)
                 fired = set_watches(self.tree, self.watches, conn.conn_id, slot.request)
                 for event in fired:
-                    self._emit(conn.conn_id, event_to_wire(event))
-                return [slot.xid, zxid, 0, None]
+                    self._emit(conn.conn_id, event)
+                return Reply(slot.xid, zxid)
             result = evaluate_read(
                 self.tree,
                 self.watches,
@@ -752,45 +784,26 @@ class ServerCore:
                 session_id=conn.session_id,  # GET_EPHEMERALS (for the ZooKeeper port)
                 ids=conn.auth,
             )
-            return [slot.xid, zxid, 0, result]
+            return Reply(slot.xid, zxid, result)
         except KeeperError as exc:
-            return _error_reply(slot.xid, zxid, exc)
+            return ErrorReply(slot.xid, zxid, exc)
 
     def _refuse(self, conn: _Connection, error: KeeperError) -> None:
-        response = {
-            "protocol_version": PROTOCOL_VERSION,
-            "timeout_ms": 0,
-            "session_id": 0,
-            "password": b"",
-            "zxid": self.tree.last_zxid,
-            "server_id": self.config.server_id,
-            "error": error.code,
-            "message": error.message,
-        }
-        self._emit(conn.conn_id, response)
+        refusal = ConnectRefused(self.tree.last_zxid, self.config.server_id, error)
+        self._emit(conn.conn_id, refusal)
         self._close(conn)
 
-    def _connect_response(
-        self, session_id: int, timeout_ms: int, password: bytes
-    ) -> dict[str, Any]:
-        return {
-            "protocol_version": PROTOCOL_VERSION,
-            "timeout_ms": timeout_ms,
-            "session_id": session_id,
-            "password": password,
-            "zxid": self.tree.last_zxid,
-            "server_id": self.config.server_id,
-        }
+    def _connect_response(self, session_id: int, timeout_ms: int, password: bytes) -> Connected:
+        return Connected(
+            session_id, timeout_ms, password, self.tree.last_zxid, self.config.server_id
+        )
 
-    def _emit(self, conn_id: int, frame: Any) -> None:
+    def _emit(self, conn_id: int, output: ClientOutput) -> None:
         conn = self._connections.get(conn_id)
         if conn is not None and not conn.closed:
-            self._messages.append((conn_id, frame))
-            if type(frame) is list:
-                if frame[1] > conn.sent_zxid:
-                    conn.sent_zxid = frame[1]
-            elif frame.get("zxid", 0) > conn.sent_zxid:  # a connect response
-                conn.sent_zxid = frame["zxid"]
+            self._messages.append((conn_id, output))
+            if output.zxid > conn.sent_zxid:
+                conn.sent_zxid = output.zxid
 
     def _close(self, conn: _Connection) -> None:
         if not conn.closed:
@@ -810,7 +823,7 @@ class ServerCore:
         conn.slots.clear()
 
 
-def remember_write(results: WriteResults, txn: Txn, result: ApplyResult) -> Any:
+def remember_write(results: WriteResults, txn: Txn, result: ApplyResult) -> Result:
     """Record a client write's reply result for retries; returns it (None if not a write).
 
     Called as txns are applied, and for the txns a restart replays, so that the
@@ -819,37 +832,34 @@ def remember_write(results: WriteResults, txn: Txn, result: ApplyResult) -> Any:
     header, body = txn.header, txn.body
     if header.xid <= 0 or isinstance(body, CreateSessionTxn | CheckTxn | CloseSessionTxn):
         return None
-    wire_result = _result_to_wire(body, result)
-    results.record(header.session_id, header.xid, header.zxid, wire_result)
-    return wire_result
+    reply_result = result_of(body, result)
+    results.record(header.session_id, header.xid, header.zxid, reply_result)
+    return reply_result
 
 
-def _error_reply(xid: int, zxid: int, error: KeeperError) -> list[Any]:
-    return [xid, zxid, error.code, error.to_wire()]
+def _multi_failure(failed: MultiFailed) -> MultiResults:
+    return MultiResults(tuple(OpOutcome(error=error) for error in failed.results()))
 
 
-def _notice(zxid: int, error: KeeperError) -> list[Any]:
-    return [NOTICE_XID, zxid, error.code, error.to_wire()]
-
-
-def _multi_failure(failed: MultiFailed) -> list[list[Any]]:
-    return [[error.code, error.to_wire()] for error in failed.results()]
-
-
-def _result_to_wire(body: TxnBody, result: ApplyResult) -> Any:
+def result_of(body: TxnBody, result: ApplyResult) -> Result:
+    """What a client's write answers, from what applying its txn did."""
     if isinstance(body, MultiTxn):
         subresults = result.result if isinstance(result.result, list) else []
-        return [
-            [0, _one_result(sub, value)] for sub, value in zip(body.txns, subresults, strict=False)
-        ]
+        return MultiResults(
+            tuple(
+                OpOutcome(_one_result(sub, value))
+                for sub, value in zip(body.txns, subresults, strict=False)
+            )
+        )
     return _one_result(body, result.result)
 
 
-def _one_result(body: TxnBody, value: Any) -> Any:
+def _one_result(body: TxnBody, value: Any) -> Result:
     if isinstance(body, CreateTxn) and value is not None:
         path, stat = value
-        return [path, stat]
+        return Created(path, stat)
     if isinstance(body, SetDataTxn | SetACLTxn):
+        assert isinstance(value, Stat)
         return value
     return None
 

@@ -34,14 +34,16 @@ import logging
 import ssl
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import trio
 
 from coord.server.config import ServerConfig
+from coord.server.core.output import ClientOutput
 from coord.server.core.replica import ServerCore
+from coord.server.native.codec import OverBudget
 from coord.server.runtime.clock import Clock
-from coord.server.runtime.links import ClientLink, FrameCodec, OverBudget, write_loop
+from coord.server.runtime.links import ClientLink, FrameCodec, write_loop
 from coord.server.runtime.ratelimit import LogLimiter
 from coord.server.runtime.stats import ServerStats
 from coord.server.runtime.tls import handshake_subject, server_context
@@ -224,10 +226,10 @@ class ClientListener:
 
     # -- the core's output ---------------------------------------------------------------
 
-    def dispatch(self, messages: list[tuple[int, Any]], closes: list[int]) -> None:
+    def dispatch(self, messages: list[tuple[int, ClientOutput]], closes: list[int]) -> None:
         """Queue the core's frames for their connections (one encoding per connection per
         batch, within its byte bound), then close the connections in `closes`."""
-        per_conn: dict[int, list[Any]] = defaultdict(list)
+        per_conn: dict[int, list[ClientOutput]] = defaultdict(list)
         for conn_id, frame in messages:
             per_conn[conn_id].append(frame)
         links, stats = self.links, self.stats

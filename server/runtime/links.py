@@ -23,16 +23,15 @@ in memory whole.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-import msgpack
 import trio
 
-from coord.framing import encode_frames
 from coord.server.core.identity import ConnectionIdentity
+from coord.server.core.output import ClientOutput
+from coord.server.native.codec import NativeEncoder, OverBudget
 
 READ_SIZE = 256 * 1024
 """Most bytes one read from a client's socket takes."""
@@ -53,39 +52,13 @@ class FrameCodec(Protocol):
     asks the runtime to close the connection once these bytes are sent.
     """
 
-    def encode(self, frames: list[Any]) -> bytes: ...
+    def encode(self, frames: list[ClientOutput]) -> bytes: ...
 
     @property
     def finished(self) -> bool: ...
 
 
-class OverBudget(Exception):
-    """A batch of replies would take the connection's queue over its byte bound."""
-
-
-class _NativeCodec:
-    finished = False
-
-    def encode(self, frames: list[Any]) -> bytes:
-        return encode_frames(frames)
-
-    def encode_within(self, frames: list[Any], budget: int) -> bytes:
-        """Like `encode`, one packer for the batch, raising OverBudget once past `budget`."""
-        packer = msgpack.Packer(use_bin_type=True)
-        parts: list[bytes] = []
-        size = 0
-        for frame in frames:
-            body = packer.pack(frame)
-            size += 4 + len(body)
-            if size > budget:
-                raise OverBudget(f"over {size} bytes")
-            parts.append(_HEADER.pack(len(body)))
-            parts.append(body)
-        return b"".join(parts)
-
-
-NATIVE_CODEC: FrameCodec = _NativeCodec()
-_HEADER = struct.Struct(">I")
+NATIVE_CODEC: FrameCodec = NativeEncoder()
 
 
 @dataclass(eq=False)
@@ -140,11 +113,11 @@ class ClientLink:
         with trio.move_on_after(FINISH_S):
             await trio.sleep_forever()
 
-    def encode_bounded(self, frames: list[Any]) -> bytes:
+    def encode_bounded(self, frames: list[ClientOutput]) -> bytes:
         """Encode `frames` in order; raise OverBudget as soon as the queue would pass its bound."""
         budget = self.max_bytes - self.queued_bytes
-        if isinstance(self.codec, _NativeCodec):
-            return self.codec.encode_within(frames, budget)
+        if isinstance(self.codec, NativeEncoder):
+            return self.codec.send_within(frames, budget)
         encode = self.codec.encode
         if len(frames) == 1:
             data = encode(frames)

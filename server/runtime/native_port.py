@@ -2,7 +2,7 @@
 
 Its connections are accepted and served by the shared client listener
 (coord.server.runtime.client_listener); this module is only the native wire: the
-read loop and the codec (coord.server.runtime.links.NATIVE_CODEC).
+read loop; its codec is coord.server.native.codec.
 
 Every frame is checked at this boundary: the handshake is validated by
 `parse_connect`, a request's envelope by `_split_request`, its body by the
@@ -17,8 +17,10 @@ import secrets
 from typing import Any
 
 from coord.errors import MalformedFrameError, MarshallingError, ProtocolError, ServerSystemError
-from coord.framing import NEED_DATA, FrameDecoder, encode_frame
-from coord.messages import NOTICE_XID, parse_connect
+from coord.framing import NEED_DATA, FrameDecoder
+from coord.messages import parse_connect
+from coord.server.core.output import ErrorReply, Notice
+from coord.server.native.codec import send
 from coord.server.runtime.client_listener import PortServer
 from coord.server.runtime.links import NATIVE_CODEC, ClientLink, FrameCodec
 
@@ -71,12 +73,11 @@ class NativePort:
                             # op and xid only: a body may carry credentials (add_auth, ACLs)
                             log.exception("request op %d xid %d failed inside the server", op, xid)
                             error = ServerSystemError(f"internal error: {exc!r}")
-                            link.send(encode_frame([xid, 0, error.code, error.to_wire()]))
+                            link.send(send(ErrorReply(xid, 0, error)))
                 except (ProtocolError, MarshallingError) as exc:
                     stats.bad_frames += 1
                     server.clients.warn_limited("closing connection from %s: %s", link.address, exc)
-                    code = MarshallingError.code
-                    link.send(encode_frame([NOTICE_XID, 0, code, {"message": str(exc)}]))
+                    link.send(send(Notice(0, MarshallingError(str(exc)))))
                     server.kick()
                     await link.finish()  # the writer sends the notice, then ends the connection
                     return

@@ -23,6 +23,7 @@ from typing import Any
 from coord.messages import parse_connect
 from coord.server.core.identity import UNKNOWN
 from coord.server.core.txn import Txn
+from coord.server.native.codec import to_wire
 from coord.server.sim.checks import History, Violation
 from coord.server.sim.client import SimClient
 from coord.server.sim.model import tree_digest
@@ -232,7 +233,8 @@ class World:
             for conn_id, frame in frames:
                 conn = self.connections.get(conn_id)
                 if conn is not None and conn.open:
-                    conn.to_client.append((self._arrival(conn.to_client), through_msgpack(frame)))
+                    arrives = self._arrival(conn.to_client)
+                    conn.to_client.append((arrives, through_msgpack(to_wire(frame))))
             for conn_id in closes:
                 conn = self.connections.get(conn_id)
                 if conn is not None and conn.open:

@@ -8,7 +8,7 @@ nothing about the tree: it turns decoded jute packets into native
 `(xid, op, body)` calls for `core.request` (or a native ConnectRequest for
 `core.connect`), and the core's native output frames for this connection back
 into jute bytes. Sans-IO, as h11: `receive_data(bytes)`, then `next_event()`
-until `NEED_DATA`; `encode(frames)` for what the core sent; `data_to_send()`
+until `NEED_DATA`; `encode(outputs)` for what the core sent; `data_to_send()`
 for replies the translator made itself.
 
 Theory of operation.
@@ -29,13 +29,12 @@ Theory of operation.
   -(tag << 32 | counter), with a random per-connection `tag` from the runtime
   so that two connections of one session do not collide. The core never
   deduplicates non-positive xids, which is ZooKeeper's at-most-as-sent rule.
-- Errors. Codes are ZooKeeper's except ours below -200: InvalidPath,
-  DataTooLarge and InvalidTTL become BadArguments (-8); inside a failed multi
-  the ops before the failing one answer 0 and the ops after it
-  RuntimeInconsistency (-2), as ZooKeeper does. A handshake refused with
-  SessionExpired answers timeOut=0, sessionId=0 (clients raise
-  SessionExpired); any other refusal (a client that has seen a newer zxid, a
-  member without a leader) gets no answer: the core closes the connection.
+- Results. The core answers with typed values (coord.server.core.output);
+  how each reads in jute, and how our error codes fold into ZooKeeper's, is
+  coord.server.zk.replies. A handshake refused with SessionExpired answers
+  timeOut=0, sessionId=0 (clients raise SessionExpired); any other refusal (a
+  client that has seen a newer zxid, a member without a leader) gets no
+  answer: the core closes the connection.
 - Four-letter words. A new connection whose first four bytes are a known
   word is a command, not a session: `next_event` returns FourLetterWord.
 - Auth. An auth packet for `digest`, `ip` or `x509` goes to the core as a
@@ -53,6 +52,7 @@ runtime closes the connection.
 from __future__ import annotations
 
 import enum
+import logging
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -62,31 +62,31 @@ from coord.acl import digest_credential
 from coord.errors import (
     AuthFailedError,
     BadArgumentsError,
-    ChildListTooLargeError,
-    DataTooLargeError,
     InvalidACLError,
     InvalidPathError,
-    InvalidTTLError,
     NoNodeError,
     NoWatcherError,
-    ReplyTooLargeError,
-    RolledBackError,
-    RuntimeInconsistencyError,
     ServerSystemError,
-    SessionClosedError,
     SessionExpiredError,
-    TooManyWatchesError,
     UnimplementedError,
 )
 from coord.framing import NEED_DATA, _NeedData
 from coord.messages import (
-    NOTICE_XID,
     PROTOCOL_VERSION,
     ConnectRequest,
     OpCode,
-    Stat,
+    WatchedEvent,
 )
 from coord.paths import validate
+from coord.server.core.output import (
+    ClientOutput,
+    Connected,
+    ConnectRefused,
+    ErrorReply,
+    Notice,
+    Reply,
+    Result,
+)
 from coord.server.zk import jute
 from coord.server.zk.jute import (
     ACL,
@@ -95,26 +95,14 @@ from coord.server.zk.jute import (
     AuthPacket,
     CheckVersionRequest,
     ClientInfo,
-    Create2Response,
     CreateRequest,
-    CreateResponse,
     CreateTTLRequest,
     DeleteRequest,
-    ErrorResponse,
-    GetACLResponse,
-    GetAllChildrenNumberResponse,
-    GetChildren2Response,
-    GetChildrenResponse,
-    GetDataResponse,
-    GetEphemeralsResponse,
     Id,
     KeeperState,
     MultiRequest,
-    MultiResponse,
-    OpResult,
     PacketDecoder,
     PathRequest,
-    PathResponse,
     PathWatchRequest,
     Record,
     ReplyHeader,
@@ -122,12 +110,12 @@ from coord.server.zk.jute import (
     SetDataRequest,
     SetWatches,
     SetWatches2,
-    StatResponse,
     WatcherEvent,
     WatchesRequest,
     WhoAmIResponse,
     ZkOp,
 )
+from coord.server.zk.replies import CREATE_OPS, ResultMismatch, reply_body, zk_error_code
 
 ZK_PROTOCOL_VERSION: Final = 0
 PASSWORD_BYTES: Final = 16
@@ -141,8 +129,7 @@ FOUR_LETTER_WORDS: Final = frozenset(
 """Every word ZooKeeper knows: the first nine are answered, the others get ZooKeeper's
 "not in the whitelist" text. As a packet length each is far above the limit."""
 
-_CREATE_OPS: Final = frozenset({ZkOp.CREATE, ZkOp.CREATE2, ZkOp.CREATE_CONTAINER, ZkOp.CREATE_TTL})
-_WRITE_SUB_OPS: Final = _CREATE_OPS | {ZkOp.DELETE, ZkOp.SET_DATA, ZkOp.CHECK}
+_WRITE_SUB_OPS: Final = CREATE_OPS | {ZkOp.DELETE, ZkOp.SET_DATA, ZkOp.CHECK}
 _READ_SUB_OPS: Final = frozenset({ZkOp.GET_DATA, ZkOp.GET_CHILDREN})
 
 _BAD_PATH_ANSWERS: Final = {
@@ -162,25 +149,7 @@ _BAD_PATH_ANSWERS: Final = {
 without validating it, and a node with an invalid path cannot exist. (Creates, sets
 and ACL changes validate, and answer BadArguments like ours.)"""
 
-_NATIVE_ONLY_CODES: Final = {
-    InvalidPathError.code: BadArgumentsError.code,
-    DataTooLargeError.code: BadArgumentsError.code,
-    InvalidTTLError.code: BadArgumentsError.code,
-    ChildListTooLargeError.code: BadArgumentsError.code,
-    TooManyWatchesError.code: BadArgumentsError.code,
-    ReplyTooLargeError.code: BadArgumentsError.code,
-    RolledBackError.code: RuntimeInconsistencyError.code,
-    SessionClosedError.code: SessionExpiredError.code,
-}
-
-
-def zk_error_code(code: int) -> int:
-    """A native error code as ZooKeeper's (ours below -200 fold into ZooKeeper's)."""
-    mapped = _NATIVE_ONLY_CODES.get(code)
-    if mapped is not None:
-        return mapped
-    return ServerSystemError.code if code <= -200 else code
-
+log = logging.getLogger(__name__)
 
 _FORWARDED_AUTH_SCHEMES: Final = frozenset({"digest", "ip", "x509"})
 
@@ -334,7 +303,7 @@ class ZkConnectionTranslator:
         """One request: a native call for the core, or None when answered here."""
         if op == ZkOp.PING:
             return CoreRequest(jute.PING_XID, OpCode.PING, {})
-        if op in _CREATE_OPS:
+        if op in CREATE_OPS:
             assert isinstance(body, CreateRequest | CreateTTLRequest)
             if not body.acl:
                 self._local(xid, InvalidACLError.code)
@@ -427,7 +396,7 @@ class ZkConnectionTranslator:
             if sub_op not in allowed:
                 self._local(xid, BadArgumentsError.code)
                 return None
-            if sub_op in _CREATE_OPS:
+            if sub_op in CREATE_OPS:
                 assert isinstance(sub, CreateRequest | CreateTTLRequest)
                 if not sub.acl:
                     self._local(xid, InvalidACLError.code)
@@ -496,8 +465,8 @@ class ZkConnectionTranslator:
 
     # -- output: the core's frames for this connection ------------------------------
 
-    def encode(self, frames: list[Any]) -> bytes:
-        """Jute bytes for the core's native output frames (and the local replies behind them)."""
+    def encode(self, frames: list[ClientOutput]) -> bytes:
+        """Jute bytes for the core's output frames (and the local replies behind them)."""
         out: list[bytes] = []
         if self._outbox:
             self._flush_items(self._outbox, out)
@@ -505,29 +474,32 @@ class ZkConnectionTranslator:
         for frame in frames:
             if self.finished:
                 break
-            if isinstance(frame, dict):
-                self._connect_response(frame, out)
-                continue
-            xid, zxid, err, result = frame
-            if xid == jute.WATCH_XID:
-                event = WatcherEvent(result["type"], KeeperState.SYNC_CONNECTED, result["path"])
+            kind = type(frame)
+            if kind is WatchedEvent:
+                assert isinstance(frame, WatchedEvent)
+                event = WatcherEvent(int(frame.type), KeeperState.SYNC_CONNECTED, frame.path)
                 out.append(jute.encode_reply(ReplyHeader(jute.WATCH_XID, -1, 0), event))
                 self.sent += 1
                 continue
-            self.last_zxid = max(self.last_zxid, zxid)
-            if xid == jute.PING_XID:
-                out.append(jute.encode_reply(ReplyHeader(jute.PING_XID, zxid, 0)))
+            if kind is Connected or kind is ConnectRefused:
+                assert isinstance(frame, Connected | ConnectRefused)
+                self._connect_response(frame, out)
+                continue
+            self.last_zxid = max(self.last_zxid, frame.zxid)
+            if kind is Notice:
+                continue  # ZooKeeper says nothing before it closes a connection
+            assert isinstance(frame, Reply | ErrorReply)
+            if frame.xid == jute.PING_XID:
+                out.append(jute.encode_reply(ReplyHeader(jute.PING_XID, frame.zxid, 0)))
                 self.sent += 1
                 continue
-            if xid == NOTICE_XID:
-                continue  # ZooKeeper says nothing before it closes a connection
-            pending = self._pop_pending(xid)
+            pending = self._pop_pending(frame.xid)
             if pending is None:
                 continue
-            out.append(self._reply(pending, zxid, err, result))
+            out.append(self._reply(pending, frame))
             self.sent += 1
             if pending.zk_op == ZkOp.AUTH:
-                if err:
+                if kind is ErrorReply:
                     self.finished = True  # AuthFailed closes the connection, as in ZooKeeper
                     break
                 if pending.auth_id is not None and pending.auth_id not in self._auth_ids:
@@ -543,36 +515,40 @@ class ZkConnectionTranslator:
                 return pending
         return None
 
-    def _connect_response(self, frame: dict[str, Any], out: list[bytes]) -> None:
-        self.last_zxid = max(self.last_zxid, int(frame.get("zxid", 0)))
-        error = frame.get("error", 0)
-        if error == SessionExpiredError.code:
+    def _connect_response(self, frame: Connected | ConnectRefused, out: list[bytes]) -> None:
+        self.last_zxid = max(self.last_zxid, frame.zxid)
+        if isinstance(frame, ConnectRefused):
+            if not isinstance(frame.error, SessionExpiredError):
+                return  # refused: the core closes the connection, and ZooKeeper says nothing
             response = jute.ConnectResponse(ZK_PROTOCOL_VERSION, 0, 0, bytes(PASSWORD_BYTES), False)
-        elif error:
-            return  # refused: the core closes the connection, and ZooKeeper says nothing
         else:
-            self.session_id = frame["session_id"]
+            self.session_id = frame.session_id
             response = jute.ConnectResponse(
-                ZK_PROTOCOL_VERSION,
-                frame["timeout_ms"],
-                frame["session_id"],
-                frame["password"],
-                False,
+                ZK_PROTOCOL_VERSION, frame.timeout_ms, frame.session_id, frame.password, False
             )
         out.append(jute.frame(response.to_bytes()))
         self.sent += 1
 
-    def _reply(self, pending: _Pending, zxid: int, err: int, result: Any) -> bytes:
-        op = pending.zk_op
-        if err == InvalidPathError.code and op in _BAD_PATH_ANSWERS:
-            err = _BAD_PATH_ANSWERS[ZkOp(op)]
-            result = pending.path  # the only success here with a body is sync's path
-        if err:
+    def _reply(self, pending: _Pending, frame: Reply | ErrorReply) -> bytes:
+        op, zxid = pending.zk_op, frame.zxid
+        if isinstance(frame, ErrorReply):
+            err = frame.error.code
+            if err == InvalidPathError.code and op in _BAD_PATH_ANSWERS:
+                err = _BAD_PATH_ANSWERS[ZkOp(op)]
+                if not err:  # sync and addWatch succeed, as in ZooKeeper
+                    return self._success(pending, zxid, pending.path)
             return jute.encode_reply(ReplyHeader(pending.zk_xid, zxid, zk_error_code(err)))
-        if op == ZkOp.EXISTS and result is None:
+        if op == ZkOp.EXISTS and frame.result is None:
             # The exists-watch is set all the same (the core did it).
             return jute.encode_reply(ReplyHeader(pending.zk_xid, zxid, NoNodeError.code))
-        body = _reply_body(op, pending.sub_ops, result)
+        return self._success(pending, zxid, frame.result)
+
+    def _success(self, pending: _Pending, zxid: int, result: Result) -> bytes:
+        try:
+            body = reply_body(pending.zk_op, pending.sub_ops, result)
+        except ResultMismatch as exc:  # a bug: this request fails, the connection lives on
+            log.error("no jute reply for op %d: %s", pending.zk_op, exc)
+            return jute.encode_reply(ReplyHeader(pending.zk_xid, zxid, ServerSystemError.code))
         return jute.encode_reply(ReplyHeader(pending.zk_xid, zxid, 0), body)
 
 
@@ -622,91 +598,6 @@ def _set_watches_body(body: SetWatches | SetWatches2) -> dict[str, Any]:
         request["persistent"] = paths(body.persistent)
         request["persistent_recursive"] = paths(body.persistent_recursive)
     return request
-
-
-def _stat(value: Any) -> Stat:
-    return value if isinstance(value, Stat) else Stat(*value)
-
-
-def _reply_body(op: int, sub_ops: tuple[int, ...], result: Any) -> Record | None:
-    """The jute body of a successful reply to `op`, from the native result."""
-    if op == ZkOp.CREATE:
-        return CreateResponse(result[0])
-    if op in _CREATE_OPS:
-        return Create2Response(result[0], _stat(result[1]))
-    if op in (ZkOp.EXISTS, ZkOp.SET_DATA, ZkOp.SET_ACL):
-        return StatResponse(_stat(result))
-    if op == ZkOp.GET_DATA:
-        return GetDataResponse(result[0], _stat(result[1]))
-    if op == ZkOp.GET_CHILDREN:
-        return GetChildrenResponse(list(result[0]))
-    if op == ZkOp.GET_CHILDREN2:
-        return GetChildren2Response(list(result[0]), _stat(result[1]))
-    if op == ZkOp.GET_ACL:
-        acl = [ACL(perms, Id(scheme, ident)) for perms, scheme, ident in result[0]]
-        return GetACLResponse(acl, _stat(result[1]))
-    if op == ZkOp.SYNC:
-        return PathResponse(result)
-    if op == ZkOp.GET_ALL_CHILDREN_NUMBER:
-        return GetAllChildrenNumberResponse(result)
-    if op == ZkOp.GET_EPHEMERALS:
-        return GetEphemeralsResponse(list(result))
-    if op == ZkOp.MULTI:
-        return MultiResponse(_multi_results(sub_ops, result))
-    if op == ZkOp.MULTI_READ:
-        return MultiResponse(_multi_read_results(sub_ops, result))
-    if op == ZkOp.ADD_WATCH:
-        return ErrorResponse(0)  # what ZooKeeper sends, and the Java client reads
-    return None  # delete, check, the other watch ops, closeSession: a header alone
-
-
-def _error_result(code: int) -> OpResult:
-    return OpResult(ZkOp.ERROR, code, ErrorResponse(code))
-
-
-def _multi_results(sub_ops: tuple[int, ...], result: list[list[Any]]) -> tuple[OpResult, ...]:
-    """Per-op results of a multi; ZooKeeper's convention when one op failed."""
-    codes = [item[0] for item in result]
-    if any(codes):
-        failed = next(
-            (i for i, c in enumerate(codes) if c not in (0, RolledBackError.code)),
-            next(i for i, c in enumerate(codes) if c),
-        )
-        return tuple(
-            _error_result(
-                0
-                if index < failed
-                else zk_error_code(code)
-                if index == failed
-                else RuntimeInconsistencyError.code
-            )
-            for index, code in enumerate(codes)
-        )
-    out: list[OpResult] = []
-    for op, (_, value) in zip(sub_ops, result, strict=True):
-        if op == ZkOp.CREATE:
-            out.append(OpResult(ZkOp.CREATE, 0, CreateResponse(value[0])))
-        elif op in _CREATE_OPS:
-            out.append(OpResult(ZkOp.CREATE2, 0, Create2Response(value[0], _stat(value[1]))))
-        elif op == ZkOp.SET_DATA:
-            out.append(OpResult(ZkOp.SET_DATA, 0, StatResponse(_stat(value))))
-        else:
-            out.append(OpResult(op, 0, None))  # delete, check
-    return tuple(out)
-
-
-def _multi_read_results(sub_ops: tuple[int, ...], result: list[list[Any]]) -> tuple[OpResult, ...]:
-    out: list[OpResult] = []
-    for op, (code, value) in zip(sub_ops, result, strict=True):
-        if code == InvalidPathError.code:
-            out.append(_error_result(NoNodeError.code))  # as for a lone read
-        elif code:
-            out.append(_error_result(zk_error_code(code)))
-        elif op == ZkOp.GET_DATA:
-            out.append(OpResult(ZkOp.GET_DATA, 0, GetDataResponse(value[0], _stat(value[1]))))
-        else:
-            out.append(OpResult(ZkOp.GET_CHILDREN, 0, GetChildrenResponse(list(value[0]))))
-    return tuple(out)
 
 
 __all__ = [

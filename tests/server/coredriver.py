@@ -10,7 +10,7 @@ from collections import defaultdict
 from typing import Any
 
 from coord.errors import KeeperError
-from coord.framing import NEED_DATA, FrameDecoder, encode_frames
+from coord.framing import NEED_DATA, FrameDecoder
 from coord.messages import (
     PROTOCOL_VERSION,
     WATCH_XID,
@@ -20,16 +20,18 @@ from coord.messages import (
     OpCode,
 )
 from coord.server.core.identity import UNKNOWN, ConnectionIdentity
+from coord.server.core.output import ClientOutput
 from coord.server.core.replica import CoreConfig, ServerCore
+from coord.server.native.codec import NativeEncoder
 
 TICK = 100
 PASSWORD = b"p" * 16
 
 
-def _wire(frames: list[Any]) -> list[Any]:
-    """What a client reads: the frames encoded and decoded again."""
+def _wire(frames: list[ClientOutput]) -> list[Any]:
+    """What a client reads: the frames encoded by the native wire and decoded again."""
     decoder = FrameDecoder()
-    decoder.receive_data(encode_frames(frames))
+    decoder.receive_data(NativeEncoder().encode(frames))
     out = []
     while (frame := decoder.next_frame()) is not NEED_DATA:
         out.append(frame)

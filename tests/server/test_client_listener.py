@@ -14,7 +14,10 @@ import trio
 import trio.testing
 
 from coord.framing import NEED_DATA, FrameDecoder
+from coord.messages import OpCode, Stat
 from coord.server.config import ServerConfig
+from coord.server.core.output import NodeData, Reply
+from coord.server.native.codec import output_from_wire
 from coord.server.runtime.client_listener import ClientListener
 from coord.server.runtime.links import NATIVE_CODEC, ClientLink, FrameCodec
 from coord.server.runtime.stats import ServerStats
@@ -71,6 +74,18 @@ class _Rig:
             assert await ours.receive_some() == b"hi"
         await trio.testing.wait_all_tasks_blocked()
         return ours  # type: ignore[return-value]
+
+
+_STAT = Stat(1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 1)
+
+
+def _xid_and_result(decoder: FrameDecoder) -> tuple[int, object]:
+    """The next frame read back as the typed reply the listener was given."""
+    frame = decoder.next_frame()
+    assert frame is not NEED_DATA
+    reply = output_from_wire(frame, OpCode.SYNC)
+    assert isinstance(reply, Reply), reply
+    return reply.xid, reply.result
 
 
 async def _rest(stream: trio.abc.Stream) -> bytes:
@@ -134,13 +149,14 @@ async def test_dispatch_routes_each_connections_frames_in_order_then_closes(
     rig = _Rig(nursery)
     one = await rig.connect("10.0.0.1")
     two = await rig.connect("10.0.0.2")
-    rig.listener.dispatch([(1, [1, "a"]), (2, [2, "b"]), (1, [3, "c"]), (99, [4, "gone"])], [2])
+    frames = [(1, Reply(1, 10, "a")), (2, Reply(2, 10, "b")), (1, Reply(3, 11, "c"))]
+    rig.listener.dispatch([*frames, (99, Reply(4, 11, "gone"))], [2])
     decoder = FrameDecoder()
     decoder.receive_data(await one.receive_some())
-    assert [decoder.next_frame(), decoder.next_frame()] == [[1, "a"], [3, "c"]]
+    assert [_xid_and_result(decoder), _xid_and_result(decoder)] == [(1, "a"), (3, "c")]
     assert decoder.next_frame() is NEED_DATA
     decoder.receive_data(await _rest(two))
-    assert decoder.next_frame() == [2, "b"] and decoder.next_frame() is NEED_DATA
+    assert _xid_and_result(decoder) == (2, "b") and decoder.next_frame() is NEED_DATA
     await trio.testing.wait_all_tasks_blocked()
     assert rig.closed == [2] and sorted(rig.listener.links) == [1]
 
@@ -151,12 +167,13 @@ async def test_a_batch_over_the_byte_bound_cuts_off_that_connection_only(
     rig = _Rig(nursery, max_outbound_bytes=2 * MIB)
     slow = await rig.connect("10.0.0.1")
     fine = await rig.connect("10.0.0.2")
-    rig.listener.dispatch([(1, [1, b"x" * (3 * MIB)]), (2, [2, "small"])], [])
+    big = Reply(1, 10, NodeData(b"x" * (3 * MIB), _STAT))
+    rig.listener.dispatch([(1, big), (2, Reply(2, 10, "small"))], [])
     assert await _rest(slow) == b""
     assert rig.stats.cut_off == 1 and rig.closed == [1]
     decoder = FrameDecoder()
     decoder.receive_data(await fine.receive_some())
-    assert decoder.next_frame() == [2, "small"]
+    assert _xid_and_result(decoder) == (2, "small")
 
 
 async def test_a_send_over_the_byte_bound_cuts_the_connection_off(

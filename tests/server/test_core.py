@@ -33,6 +33,7 @@ from coord.messages import (
     Stat,
     WatcherType,
 )
+from coord.server.core.output import Reply
 from tests.server.coredriver import PASSWORD, TICK, Driver, error_of, ok
 
 
@@ -184,7 +185,7 @@ def test_ping_is_answered_at_once_even_behind_a_write(d):
     d.send(1, OpCode.PING, {}, xid=PING_XID)
     ready = d.core.ready()
     assert len(ready.txns) == 1
-    assert [frame for _, frame in ready.messages] == [[PING_XID, d.core.tree.last_zxid, 0, None]]
+    assert [frame for _, frame in ready.messages] == [Reply(PING_XID, d.core.tree.last_zxid)]
     d.core.advance(ready, now_ms=d.now)
     d.run()
     assert [f[0] for f in d.take(1)] == [write]

@@ -15,6 +15,16 @@ from coord.errors import BadVersionError, ConnectionLossError, NodeExistsError
 from coord.framing import NEED_DATA, FrameDecoder, encode_frame
 from coord.messages import PROTOCOL_VERSION, ConnectRequest, OpCode
 from coord.server.core.forwarding import ForwardReply, ForwardRequest, SessionTouches
+from coord.server.core.output import (
+    ClientOutput,
+    Connected,
+    ConnectRefused,
+    Created,
+    ErrorReply,
+    NodeData,
+    Notice,
+    Reply,
+)
 from coord.server.core.replica import CoreConfig, ServerCore
 from coord.server.zab.codec import decode_message, encode_message
 
@@ -37,7 +47,7 @@ class Pair:
         self.follower = ServerCore(CoreConfig(tick_ms=100, server_id=FOLLOWER, standalone=False))
         self.leader.become_leader(epoch=1, now_ms=NOW)
         self.follower.follow(LEADER)
-        self.frames: dict[int, list[Any]] = {}
+        self.frames: dict[int, list[ClientOutput]] = {}
         self.forwarded: list[Any] = []
 
     def pump(self) -> None:
@@ -61,11 +71,19 @@ class Pair:
                     for member in (self.leader, self.follower):
                         member.apply_committed(ready.txns, now_ms=NOW)
 
-    def connect(self, conn: int) -> dict[str, Any]:
+    def connect(self, conn: int) -> Connected:
         request = ConnectRequest(protocol_version=PROTOCOL_VERSION, timeout_ms=1000)
         self.follower.connect(conn, request, now_ms=NOW, password=b"p" * 16)
         self.pump()
-        return self.frames[conn].pop(0)
+        hello = self.frames[conn].pop(0)
+        assert isinstance(hello, Connected), hello
+        return hello
+
+    def replies(self, conn: int) -> list[Reply | ErrorReply]:
+        """The replies `conn` got (and nothing else: no event or notice is expected here)."""
+        frames = self.frames.get(conn, [])
+        assert all(isinstance(f, Reply | ErrorReply) for f in frames), frames
+        return frames  # type: ignore[return-value]
 
     def send(self, conn: int, xid: int, op: int, body: dict[str, Any]) -> None:
         self.follower.request(conn, xid, op, body, now_ms=NOW)
@@ -74,17 +92,18 @@ class Pair:
 def test_a_follower_forwards_session_creation_and_writes_and_answers_in_order():
     pair = Pair()
     hello = pair.connect(7)
-    assert hello.get("error", 0) == 0 and hello["session_id"] >> 56 == FOLLOWER
+    assert hello.session_id >> 56 == FOLLOWER
     pair.send(7, 1, OpCode.CREATE, {"path": "/a", "data": b"1"})
     pair.send(7, 2, OpCode.GET_DATA, {"path": "/a"})  # must see the create before it
     pair.send(7, 3, OpCode.SET_DATA, {"path": "/a", "data": b"2", "version": 0})
     pair.send(7, 4, OpCode.GET_DATA, {"path": "/a"})
     pair.pump()
-    replies = pair.frames[7]
-    assert [r[0] for r in replies] == [1, 2, 3, 4]
-    assert replies[0][3][0] == "/a"
-    assert replies[1][3][0] == b"1"
-    assert replies[3][3][0] == b"2"
+    replies = pair.replies(7)
+    assert [r.xid for r in replies] == [1, 2, 3, 4]
+    created, first_read, _, second_read = (_result(r) for r in replies)
+    assert isinstance(created, Created) and created.path == "/a"
+    assert isinstance(first_read, NodeData) and first_read.data == b"1"
+    assert isinstance(second_read, NodeData) and second_read.data == b"2"
     assert any(isinstance(m, ForwardRequest) and m.xid == 3 for m in pair.forwarded)
     # The leader's tree and the follower's agree.
     assert pair.leader.tree.get("/a").data == pair.follower.tree.get("/a").data == b"2"
@@ -97,10 +116,11 @@ def test_a_refused_forwarded_write_comes_back_as_its_reply():
     pair.send(7, 2, OpCode.CREATE, {"path": "/a", "data": b""})
     pair.send(7, 3, OpCode.SET_DATA, {"path": "/a", "data": b"x", "version": 5})
     pair.pump()
-    replies = pair.frames[7]
-    assert [r[0] for r in replies] == [1, 2, 3]
-    assert replies[1][2] == NodeExistsError.code
-    assert replies[2][2] == BadVersionError.code and replies[2][3]["expected"] == 5
+    replies = pair.replies(7)
+    assert [r.xid for r in replies] == [1, 2, 3]
+    assert isinstance(_error(replies[1]), NodeExistsError)
+    refused = _error(replies[2])
+    assert isinstance(refused, BadVersionError) and refused.expected == 5
     assert any(isinstance(m, ForwardReply) for m in pair.forwarded)
 
 
@@ -109,10 +129,10 @@ def test_sync_goes_through_the_leader_as_a_txn():
     pair.connect(7)
     pair.send(7, 1, OpCode.SYNC, {"path": "/"})
     pair.pump()
-    reply = pair.frames[7][0]
-    assert reply[0] == 1 and reply[2] == 0 and reply[3] == "/"
+    (reply,) = pair.replies(7)
+    assert reply.xid == 1 and _result(reply) == "/"
     assert any(isinstance(m, ForwardRequest) and m.op == OpCode.SYNC for m in pair.forwarded)
-    assert reply[1] == pair.follower.tree.last_zxid  # answered once the no-op txn applied
+    assert reply.zxid == pair.follower.tree.last_zxid  # answered once the no-op txn applied
 
 
 def test_follower_touches_renew_leases_at_the_leader():
@@ -120,9 +140,9 @@ def test_follower_touches_renew_leases_at_the_leader():
     hello = pair.connect(7)
     pair.send(7, 1, OpCode.EXISTS, {"path": "/"})
     touches = pair.follower.take_touches()
-    assert touches is not None and hello["session_id"] in touches.session_ids
+    assert touches is not None and hello.session_id in touches.session_ids
     assert pair.follower.take_touches() is None  # reported once
-    session = pair.leader.sessions.get(hello["session_id"])
+    session = pair.leader.sessions.get(hello.session_id)
     assert session is not None
     before = session.deadline_ms
     pair.leader.touch_sessions(touches, NOW + 5_000)
@@ -143,19 +163,29 @@ def test_losing_the_leader_drops_the_clients():
         password=b"p" * 16,
     )
     response = refused.ready().messages[0][1]
-    assert response["error"] != 0 and "not serving" in response["message"]
+    assert isinstance(response, ConnectRefused) and "not serving" in str(response.error)
 
 
-def _resume(pair: Pair, conn: int, hello: dict[str, Any]) -> None:
+def _resume(pair: Pair, conn: int, hello: Connected) -> None:
     request = ConnectRequest(
         protocol_version=PROTOCOL_VERSION,
         timeout_ms=1000,
-        session_id=hello["session_id"],
-        password=hello["password"],
+        session_id=hello.session_id,
+        password=hello.password,
     )
     pair.follower.connect(conn, request, now_ms=NOW, password=b"x" * 16)
     pair.pump()
-    assert pair.frames[conn].pop(0).get("error", 0) == 0
+    assert isinstance(pair.frames[conn].pop(0), Connected)
+
+
+def _result(reply: ClientOutput) -> Any:
+    assert isinstance(reply, Reply), reply
+    return reply.result
+
+
+def _error(reply: ClientOutput) -> Exception:
+    assert isinstance(reply, ErrorReply), reply
+    return reply.error
 
 
 def test_a_retried_write_is_applied_once_and_answered_with_its_first_result():
@@ -163,18 +193,18 @@ def test_a_retried_write_is_applied_once_and_answered_with_its_first_result():
     hello = pair.connect(7)
     pair.send(7, 1, OpCode.CREATE, {"path": "/q-", "data": b"", "mode": 2})
     pair.pump()
-    first = pair.frames[7].pop(0)
-    assert first[3][0] == "/q-0000000000"
+    first = _result(pair.frames[7].pop(0))
+    assert first.path == "/q-0000000000"
     txns_before = pair.leader.tree.last_zxid
     # The connection drops; the client resumes on a new one and resends xid 1.
     pair.follower.connection_lost(7)
     _resume(pair, 8, hello)
     pair.send(8, 1, OpCode.CREATE, {"path": "/q-", "data": b"", "mode": 2})
     pair.pump()
-    retry = pair.frames[8].pop(0)
-    assert retry[0] == 1 and retry[2] == 0
+    (retry,) = pair.replies(8)
+    assert retry.xid == 1
     # The original result: the same name (not a second node) and the same stat.
-    assert retry[3][0] == first[3][0] and list(retry[3][1]) == list(first[3][1])
+    assert _result(retry) == first
     assert pair.leader.tree.last_zxid == txns_before  # nothing new was applied
     assert pair.follower.tree.children_of("/") == ["q-0000000000"]
 
@@ -187,6 +217,7 @@ def test_a_retry_of_a_write_still_in_flight_joins_it():
     ready = core.ready()
     core.advance(ready, now_ms=NOW)
     hello = core.ready().messages[0][1]
+    assert isinstance(hello, Connected)
     core.request(1, 5, OpCode.CREATE, {"path": "/once", "data": b""}, now_ms=NOW)
     in_flight = core.ready()
     assert len(in_flight.txns) == 1
@@ -194,15 +225,15 @@ def test_a_retry_of_a_write_still_in_flight_joins_it():
     resume = ConnectRequest(
         protocol_version=PROTOCOL_VERSION,
         timeout_ms=1000,
-        session_id=hello["session_id"],
-        password=hello["password"],
+        session_id=hello.session_id,
+        password=hello.password,
     )
     core.connect(2, resume, now_ms=NOW, password=b"x" * 16)
     core.request(2, 5, OpCode.CREATE, {"path": "/once", "data": b""}, now_ms=NOW)
     assert core.ready().txns == []  # joined, not proposed again
     core.advance(in_flight, now_ms=NOW)
     replies = [frame for conn, frame in core.ready().messages if conn == 2]
-    assert replies[-1][0] == 5 and replies[-1][2] == 0 and replies[-1][3][0] == "/once"
+    assert replies[-1].xid == 5 and _result(replies[-1]).path == "/once"
 
 
 # -- found by the whole-member simulator --------------------------------------------------
@@ -213,9 +244,8 @@ def test_a_retry_answered_from_the_table_never_carries_a_zxid_older_than_the_con
     hello = pair.connect(7)
     pair.send(7, 1, OpCode.CREATE, {"path": "/a", "data": b""})
     pair.pump()
-    first_zxid = pair.frames[7].pop(0)[1]
-    other = pair.connect(9)  # another session's writes move the tree on
-    assert other.get("error", 0) == 0
+    first_zxid = pair.replies(7).pop(0).zxid
+    pair.connect(9)  # another session's writes move the tree on
     for xid in (1, 2, 3):
         pair.send(9, xid, OpCode.CREATE, {"path": f"/b{xid}", "data": b""})
     pair.pump()
@@ -223,9 +253,9 @@ def test_a_retry_answered_from_the_table_never_carries_a_zxid_older_than_the_con
     _resume(pair, 8, hello)  # the connect response says the tree's zxid, beyond first_zxid
     pair.send(8, 1, OpCode.CREATE, {"path": "/a", "data": b""})
     pair.pump()
-    xid, zxid, err, _ = pair.frames[8].pop(0)
-    assert (xid, err) == (1, 0)
-    assert zxid == pair.follower.tree.last_zxid > first_zxid
+    (retry,) = pair.replies(8)
+    assert isinstance(retry, Reply) and retry.xid == 1
+    assert retry.zxid == pair.follower.tree.last_zxid > first_zxid
 
 
 def test_a_resent_sync_is_not_answered_by_the_marker_of_the_first():
@@ -251,7 +281,7 @@ def test_a_resent_sync_is_not_answered_by_the_marker_of_the_first():
     assert resent.xid not in (5, first.xid)
     pair.leader.forwarded(_roundtrip(resent), now_ms=NOW)
     pair.pump()  # the resent sync's own marker is ordered and applied
-    assert [frame[0] for frame in pair.frames[8]] == [5]
+    assert [reply.xid for reply in pair.replies(8)] == [5]
 
 
 def test_a_forwarded_write_whose_predecessor_was_lost_is_refused_and_its_connection_closed():
@@ -269,7 +299,8 @@ def test_a_forwarded_write_whose_predecessor_was_lost_is_refused_and_its_connect
     pair.follower.forward_refused(_roundtrip(refusal))
     out = pair.follower.ready()
     assert 7 in out.closes
-    assert [f[2] for c, f in out.messages if c == 7] == [ConnectionLossError.code]
+    (notice,) = [f for c, f in out.messages if c == 7]
+    assert isinstance(notice, Notice) and isinstance(notice.error, ConnectionLossError)
 
 
 def test_a_forwarded_write_the_leader_never_answers_closes_its_connection_in_time():
@@ -286,4 +317,5 @@ def test_a_forwarded_write_the_leader_never_answers_closes_its_connection_in_tim
     pair.follower.tick(NOW + limit)
     out = pair.follower.ready()
     assert out.closes == [7]
-    assert [frame[2] for _, frame in out.messages] == [ConnectionLossError.code]
+    ((_, notice),) = out.messages
+    assert isinstance(notice, Notice) and isinstance(notice.error, ConnectionLossError)

@@ -10,12 +10,13 @@ snapshot's bytes. Time moves only when `tick` is called.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, NamedTuple
+from typing import Any
 
 from coord.framing import NEED_DATA, FrameDecoder, encode_frames
-from coord.messages import PROTOCOL_VERSION, ConnectRequest, OpCode, Stat
+from coord.messages import PROTOCOL_VERSION, ConnectRequest, OpCode
 from coord.server.core.forwarding import ForwardRequest, SessionTouches
 from coord.server.core.member import INFO, WARNING, MemberCore, MemberReady
+from coord.server.core.output import ClientOutput, Connected, Created, Reply
 from coord.server.core.replica import CoreConfig, ServerCore
 from coord.server.core.tree import DataTree
 from coord.server.storage.snapshot import load_snapshot
@@ -24,15 +25,6 @@ from coord.server.zab.messages import LeaderInfo, Proposal, Role, Sync, SyncMode
 from coord.server.zab.peer import MAX_EPOCH, PersistentState, ZabConfig, ZabPeer
 
 TICK = 100
-
-
-class Reply(NamedTuple):
-    """A reply frame of the native protocol, by name."""
-
-    xid: int
-    zxid: int
-    err: int
-    result: Any
 
 
 MEMBERS = (1, 2, 3)
@@ -60,7 +52,7 @@ class Net:
         self.queue: list[tuple[int, int, WireMessage]] = []
         self.cut: set[int] = set()
         """Members whose messages, both ways, are dropped."""
-        self.inbox: dict[tuple[int, int], list[Any]] = defaultdict(list)
+        self.inbox: dict[tuple[int, int], list[ClientOutput]] = defaultdict(list)
         self.readies: dict[int, list[MemberReady]] = defaultdict(list)
 
     def carry_out(self, member_id: int) -> None:
@@ -68,12 +60,8 @@ class Net:
         while member.has_ready():
             ready = member.ready(self.now)
             self.readies[member_id].append(ready)
-            for conn, frame in zip(
-                [c for c, _ in ready.client_messages],
-                frames_of([f for _, f in ready.client_messages]),
-                strict=True,
-            ):
-                self.inbox[(member_id, conn)].append(frame)
+            for conn, output in ready.client_messages:
+                self.inbox[(member_id, conn)].append(output)
             for target, message in (*ready.peer_now, *ready.early, *ready.late):
                 self.send(member_id, target, message)
             tree: DataTree | None = None
@@ -131,14 +119,15 @@ class Net:
         )
         self.settle()
         (reply,) = self.inbox.pop((member_id, conn))
-        return int(reply["session_id"])
+        assert isinstance(reply, Connected), reply
+        return reply.session_id
 
     def call(self, member_id: int, conn: int, xid: int, op: OpCode, body: dict[str, Any]) -> Reply:
         self.members[member_id].replica.request(conn, xid, op, body, now_ms=self.now)
         self.settle()
-        replies = [Reply(*frame) for frame in self.inbox.pop((member_id, conn))]
-        assert [r.xid for r in replies] == [xid]
-        return replies[0]
+        (reply,) = self.inbox.pop((member_id, conn))
+        assert isinstance(reply, Reply) and reply.xid == xid, reply
+        return reply
 
 
 def test_three_member_cores_elect_one_leader_and_line_up_their_replica_cores() -> None:
@@ -157,8 +146,8 @@ def test_a_write_on_a_follower_is_forwarded_committed_and_applied_on_every_membe
     follower = next(m for m in MEMBERS if m != leader)
     net.connect(follower, conn=7)
     reply = net.call(follower, 7, 1, OpCode.CREATE, {"path": "/a", "data": b"x"})
-    path, stat = reply.result
-    assert (reply.err, path, Stat(*stat).czxid) == (0, "/a", reply.zxid)
+    assert isinstance(reply.result, Created)
+    assert (reply.result.path, reply.result.stat.czxid) == ("/a", reply.zxid)
     forwarded = [
         message
         for ready in net.readies[follower]

@@ -34,9 +34,10 @@ from coord.errors import (
     NotEmptyError,
     RolledBackError,
 )
-from coord.framing import NEED_DATA, FrameDecoder, encode_frames
+from coord.framing import NEED_DATA, FrameDecoder
 from coord.messages import PROTOCOL_VERSION, ConnectRequest, CreateMode, OpCode, Stat
 from coord.server.core.replica import CoreConfig, ServerCore
+from coord.server.native.codec import NativeEncoder
 
 SLOTS = 3
 NAMES = ["a", "b", "c", "s-"]
@@ -152,7 +153,7 @@ class TreeMachine(RuleBasedStateMachine):
         """Carry out one Ready batch (and check the replies it holds)."""
         ready = self.core.ready()
         decoder = FrameDecoder()
-        decoder.receive_data(encode_frames([frame for _, frame in ready.messages]))
+        decoder.receive_data(NativeEncoder().encode([frame for _, frame in ready.messages]))
         for conn, _ in ready.messages:
             frame = decoder.next_frame()
             assert frame is not NEED_DATA

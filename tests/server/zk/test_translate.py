@@ -13,12 +13,24 @@ import pytest
 from coord.errors import (
     BadArgumentsError,
     InvalidPathError,
+    KeeperError,
     NoNodeError,
     RolledBackError,
     SessionExpiredError,
 )
 from coord.framing import NEED_DATA
-from coord.messages import PING_XID, PROTOCOL_VERSION, OpCode, Stat
+from coord.messages import PING_XID, PROTOCOL_VERSION, EventType, OpCode, Stat, WatchedEvent
+from coord.server.core.output import (
+    Children,
+    Connected,
+    ConnectRefused,
+    Created,
+    ErrorReply,
+    MultiResults,
+    NodeData,
+    OpOutcome,
+    Reply,
+)
 from coord.server.zk import jute
 from coord.server.zk.jute import (
     ConnectResponse,
@@ -30,12 +42,12 @@ from coord.server.zk.jute import (
     WatcherEvent,
     ZkOp,
 )
+from coord.server.zk.replies import zk_error_code
 from coord.server.zk.translate import (
     CoreRequest,
     FourLetterWord,
     Handshake,
     ZkConnectionTranslator,
-    zk_error_code,
 )
 from tests.server.zk.jute_client import (
     connect_packet,
@@ -219,17 +231,17 @@ def test_native_xids_are_negative_unique_and_not_the_clients() -> None:
 def test_replies_are_encoded_for_the_op_that_was_asked() -> None:
     t = _opened()
     asked = [
-        (ZkOp.CREATE, jute.CreateRequest("/a", b"", OPEN, 0), ["/a", STAT]),
-        (ZkOp.CREATE2, jute.CreateRequest("/b", b"", OPEN, 0), ["/b", STAT]),
-        (ZkOp.GET_CHILDREN, PathWatchRequest("/", False), [["a", "b"], None]),
-        (ZkOp.GET_CHILDREN2, PathWatchRequest("/", False), [["a", "b"], list(STAT)]),
-        (ZkOp.GET_DATA, PathWatchRequest("/a", False), [b"v", STAT]),
+        (ZkOp.CREATE, jute.CreateRequest("/a", b"", OPEN, 0), Created("/a", STAT)),
+        (ZkOp.CREATE2, jute.CreateRequest("/b", b"", OPEN, 0), Created("/b", STAT)),
+        (ZkOp.GET_CHILDREN, PathWatchRequest("/", False), Children(["a", "b"], None)),
+        (ZkOp.GET_CHILDREN2, PathWatchRequest("/", False), Children(["a", "b"], STAT)),
+        (ZkOp.GET_DATA, PathWatchRequest("/a", False), NodeData(b"v", STAT)),
         (ZkOp.EXISTS, PathWatchRequest("/a", False), STAT),
     ]
     frames = []
     for index, (op, body, result) in enumerate(asked, start=1):
         event = _request(t, op, body, xid=index)
-        frames.append([event.xid, 0x100000009, 0, result])
+        frames.append(Reply(event.xid, 0x100000009, result))
     replies = [parse_reply(p) for p in split_packets(t.encode(frames))]
     assert [h for h, _ in replies] == [ReplyHeader(i, 0x100000009, 0) for i in range(1, 7)]
     bodies = [reply_body(op, r) for (op, _, _), (_, r) in zip(asked, replies, strict=True)]
@@ -246,7 +258,7 @@ def test_replies_are_encoded_for_the_op_that_was_asked() -> None:
 def test_exists_on_a_missing_node_is_no_node() -> None:
     t = _opened()
     event = _request(t, ZkOp.EXISTS, PathWatchRequest("/nope", True), xid=4)
-    [packet] = split_packets(t.encode([[event.xid, 9, 0, None]]))
+    [packet] = split_packets(t.encode([Reply(event.xid, 9, None)]))
     assert parse_reply(packet)[0] == ReplyHeader(4, 9, NoNodeError.code)
 
 
@@ -268,7 +280,9 @@ def test_error_codes_are_zookeepers(native: int, zk: int) -> None:
     assert zk_error_code(native) == zk
     t = _opened()
     event = _request(t, ZkOp.SET_DATA, jute.SetDataRequest("/x", b"", -1), xid=3)
-    [packet] = split_packets(t.encode([[event.xid, 5, native, {"message": "m"}]]))
+    [packet] = split_packets(
+        t.encode([ErrorReply(event.xid, 5, KeeperError.from_wire(native, {"message": "m"}))])
+    )
     header, reader = parse_reply(packet)
     assert header == ReplyHeader(3, 5, zk) and reader.remaining == 0
 
@@ -291,7 +305,7 @@ def test_an_invalid_path_is_answered_as_zookeeper_does(op: int, body: Record, er
     # ZooKeeper looks read paths up without validating them: they just do not exist.
     t = _opened()
     event = _request(t, op, body, xid=3)
-    [packet] = split_packets(t.encode([[event.xid, 5, InvalidPathError.code, {}]]))
+    [packet] = split_packets(t.encode([ErrorReply(event.xid, 5, InvalidPathError("bad"))]))
     header, reader = parse_reply(packet)
     assert header == ReplyHeader(3, 5, err)
     if op == ZkOp.SYNC:
@@ -315,8 +329,9 @@ def test_a_failed_multi_reports_zookeepers_convention() -> None:
         )
     )
     event = _request(t, ZkOp.MULTI, body, xid=2)
-    failed = [[-203, {}], [-101, {"message": "no node"}], [-203, {}]]
-    [packet] = split_packets(t.encode([[event.xid, 5, 0, failed]]))
+    rolled_back = OpOutcome(error=RolledBackError("rolled back"))
+    failed = MultiResults((rolled_back, OpOutcome(error=NoNodeError("no node")), rolled_back))
+    [packet] = split_packets(t.encode([Reply(event.xid, 5, failed)]))
     header, reader = parse_reply(packet)
     assert header.err == 0
     results = jute.MultiResponse.read(reader).results
@@ -325,7 +340,7 @@ def test_a_failed_multi_reports_zookeepers_convention() -> None:
 
 def test_watch_events_have_zxid_minus_one_and_sync_connected() -> None:
     t = _opened()
-    [packet] = split_packets(t.encode([[-1, 0x100000003, 0, {"type": 3, "path": "/w"}]]))
+    [packet] = split_packets(t.encode([WatchedEvent(EventType.CHANGED, "/w", 0x100000003)]))
     header, reader = parse_reply(packet)
     assert header == ReplyHeader(-1, -1, 0)
     assert WatcherEvent.read(reader) == WatcherEvent(3, KeeperState.SYNC_CONNECTED, "/w")
@@ -333,16 +348,16 @@ def test_watch_events_have_zxid_minus_one_and_sync_connected() -> None:
 
 def test_connect_responses() -> None:
     t = _opened()
-    ok = {"session_id": 5, "timeout_ms": 4000, "password": b"p" * 16, "zxid": 3}
+    ok = Connected(session_id=5, timeout_ms=4000, password=b"p" * 16, zxid=3, server_id=1)
     assert ConnectResponse.from_bytes(split_packets(t.encode([ok]))[0]) == ConnectResponse(
         0, 4000, 5, b"p" * 16, False
     )
-    expired = {"session_id": 0, "timeout_ms": 0, "password": b"", "error": -112, "zxid": 3}
+    expired = ConnectRefused(zxid=3, server_id=1, error=SessionExpiredError("expired"))
     t = _opened()
     assert ConnectResponse.from_bytes(split_packets(t.encode([expired]))[0]) == ConnectResponse(
         0, 0, 0, bytes(16), False
     )
-    refused = {"session_id": 0, "timeout_ms": 0, "password": b"", "error": -1, "zxid": 3}
+    refused = ConnectRefused(zxid=3, server_id=1, error=KeeperError.from_wire(-1, {}))
     assert _opened().encode([refused]) == b""
 
 
@@ -352,7 +367,7 @@ def test_local_replies_wait_behind_requests_at_the_core() -> None:
     assert _request(t, 999, xid=2) is NEED_DATA  # unknown op: answered here
     assert _request(t, ZkOp.WHO_AM_I, xid=3) is NEED_DATA
     assert t.data_to_send() == b""  # not before the reply to xid 1
-    packets = split_packets(t.encode([[event.xid, 7, 0, [b"v", STAT]]]))
+    packets = split_packets(t.encode([Reply(event.xid, 7, NodeData(b"v", STAT))]))
     headers = [parse_reply(p)[0] for p in packets]
     assert [(h.xid, h.err) for h in headers] == [(1, 0), (2, -6), (3, 0)]
     who = jute.WhoAmIResponse.read(parse_reply(packets[2])[1])
