@@ -419,7 +419,7 @@ class ServerCore:
             if op in _WRITE_OPS:
                 if op == OpCode.CLOSE_SESSION:
                     conn.closing = True
-                self._submit(conn, slot, now_ms)
+                self._submit(conn, slot, now_ms, body)
         except KeeperError as exc:
             slot.reply = ErrorReply(xid, self.tree.last_zxid, exc)
         except MultiFailed as failed:
@@ -636,8 +636,14 @@ class ServerCore:
         else:
             self._touched.add(session_id)
 
-    def _submit(self, conn: _Connection, slot: _Slot, now_ms: int) -> None:
-        """Send a write to whoever sequences writes; its slot waits for the txn or a refusal."""
+    def _submit(self, conn: _Connection, slot: _Slot, now_ms: int, body: Any = None) -> None:
+        """Send a write to whoever sequences writes; its slot waits for the txn or a refusal.
+
+        A follower forwards `body`, the client's request as it arrived and as
+        `slot.request` validated it (the models forbid extra fields, so the two
+        say the same), rather than dumping the model again. The leader validates
+        it once more, as it must any bytes from the network.
+        """
         key = (conn.session_id, slot.xid)
         if key in self._waiting:
             raise BadArgumentsError(
@@ -655,11 +661,8 @@ class ServerCore:
             except AlreadyPending:
                 pass  # its txn is on the way; this slot takes its answer
         elif self.leader_id is not None:
-            body = (
-                list(slot.request)
-                if slot.op == CREATE_SESSION
-                else slot.request.model_dump(mode="python")
-            )
+            if slot.op == CREATE_SESSION:
+                body = list(slot.request)
             if slot.op == OpCode.SYNC:
                 # A sync's marker answers only the sync that asked for it. A resent
                 # sync (same client xid) must not be answered by the marker of the

@@ -4,7 +4,7 @@ Theory of operation. The runtime (or the simulator) feeds the peer events:
 
     peer.tick()                       a tick of time passed
     peer.receive(sender, message)     a peer message arrived
-    peer.propose(bodies)              (leader) client writes to order; returns their txns
+    peer.propose_txns(txns)           (leader) broadcast writes its sequencer numbered
     peer.ready() -> ZabReady          the work to carry out, then
     peer.advance(ready)               it is carried out
 
@@ -62,7 +62,7 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from coord.server.core.txn import Txn, TxnBody, TxnHeader
+from coord.server.core.txn import Txn
 from coord.server.zab.messages import (
     Ack,
     AckEpoch,
@@ -306,38 +306,20 @@ class ZabPeer:
             else:
                 self._learner_receive(message)
 
-    def propose(self, bodies: list[tuple[TxnHeader, TxnBody]]) -> list[Txn]:
-        """(Leader, serving) Give each write the next zxid and broadcast the batch.
-
-        The headers' zxids are replaced; the time, session and xid stay.
-        Raises RuntimeError when this peer is not an established leader.
-        """
-        if not (self.role is Role.LEADING and self._established):
-            raise RuntimeError(f"peer {self.config.my_id} is not an established leader")
-        txns = []
-        for header, body in bodies:
-            zxid = make_zxid(self.epoch, self._next_counter)
-            self._next_counter += 1
-            txns.append(Txn(TxnHeader(zxid, header.time_ms, header.session_id, header.xid), body))
-        self._log(txns)
-        message = Proposal(self.epoch, tuple(txns))
-        for link in self._links.values():
-            if link.sent_sync and not link.observer:
-                self._send(link.peer, message)
-        return txns
-
     def propose_txns(self, txns: list[Txn]) -> None:
         """(Leader, serving) Broadcast txns whose zxids the leader's sequencer already chose.
 
-        They must continue this epoch's sequence without a gap (see `next_zxid`).
+        The sequencer (coord.server.core.sequencer) is the one place that numbers
+        zxids; the peer only checks that the batch continues this epoch's sequence
+        without a gap (see `next_zxid`) and refuses it whole, logging nothing, if not.
         """
         if not (self.role is Role.LEADING and self._established):
             raise RuntimeError(f"peer {self.config.my_id} is not an established leader")
-        for txn in txns:
-            expected = make_zxid(self.epoch, self._next_counter)
+        for offset, txn in enumerate(txns):
+            expected = make_zxid(self.epoch, self._next_counter + offset)
             if txn.zxid != expected:
                 raise ValueError(f"proposal zxid {txn.zxid:#x} is not the next one, {expected:#x}")
-            self._next_counter += 1
+        self._next_counter += len(txns)
         self._log(list(txns))
         message = Proposal(self.epoch, tuple(txns))
         for link in self._links.values():
@@ -354,7 +336,7 @@ class ZabPeer:
         self._snapshot_zxid = max(self._snapshot_zxid, zxid)
 
     def next_zxid(self) -> int:
-        """The zxid the next proposed txn will get (the leader's preparer needs it)."""
+        """The zxid the next proposed txn must have (what the leader's sequencer starts from)."""
         return make_zxid(self.epoch, self._next_counter)
 
     def ready(self) -> ZabReady:

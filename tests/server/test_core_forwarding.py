@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from coord.errors import BadVersionError, ConnectionLossError, NodeExistsError
+from coord.errors import BadVersionError, ConnectionLossError, MarshallingError, NodeExistsError
 from coord.framing import NEED_DATA, FrameDecoder, encode_frame
 from coord.messages import PROTOCOL_VERSION, ConnectRequest, OpCode
 from coord.server.core.forwarding import ForwardReply, ForwardRequest, SessionTouches
@@ -319,3 +319,19 @@ def test_a_forwarded_write_the_leader_never_answers_closes_its_connection_in_tim
     assert out.closes == [7]
     ((_, notice),) = out.messages
     assert isinstance(notice, Notice) and isinstance(notice.error, ConnectionLossError)
+
+
+def test_a_follower_forwards_the_body_it_validated_as_the_client_sent_it():
+    """No dump of the parsed model: the leader gets the client's own body, and refuses it
+    just as a client's if it does not validate (peer bytes are hostile too)."""
+    pair = Pair()
+    pair.connect(7)
+    body = {"path": "/a", "data": b"1", "mode": 0}
+    pair.send(7, 1, OpCode.CREATE, body)
+    ((_, forward),) = pair.follower.ready().peer_messages
+    assert isinstance(forward, ForwardRequest) and forward.body is body
+    forged = ForwardRequest(FOLLOWER, forward.session_id, 2, OpCode.CREATE, {"path": 5}, (), 0)
+    pair.leader.forwarded(forged, now_ms=NOW)
+    ((_, refusal),) = pair.leader.ready().peer_messages
+    assert isinstance(refusal, ForwardReply) and refusal.err == MarshallingError.code
+    assert pair.leader.tree.get("/a") is None

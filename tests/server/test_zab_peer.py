@@ -55,8 +55,12 @@ def txns(epoch: int, first: int, last: int) -> list[Txn]:
     return [txn(epoch, c) for c in range(first, last + 1)]
 
 
-def body(n: int = 0) -> tuple[TxnHeader, CheckTxn]:
-    return (TxnHeader(0, 0, 0, n), CheckTxn("/w", n))
+def propose(peer: ZabPeer, *xids: int) -> list[Txn]:
+    """Order writes of no effect at `peer`, numbered from its next zxid (as a sequencer does)."""
+    first = peer.next_zxid()
+    txns = [Txn(TxnHeader(first + i, 0, 0, xid), CheckTxn("/w", xid)) for i, xid in enumerate(xids)]
+    peer.propose_txns(txns)
+    return txns
 
 
 def make_peer(
@@ -650,7 +654,7 @@ def test_an_ack_of_an_older_sync_is_not_credited_to_a_newer_one() -> None:
         leader.receive(i, Ack(1, 0))
     assert leader.serving
     take(leader)
-    leader.propose([body(1), body(2)])
+    propose(leader, 1, 2)
     take(leader)
     # Follower 2 asks again (it saw a gap) and is synced up to 1:2.
     leader.receive(2, FollowerInfo(1, 0))
@@ -718,7 +722,7 @@ def established(voters: Iterable[int] = (1, 2, 3, 4, 5), observers: Iterable[int
 
 def test_a_proposal_commits_only_at_a_quorum() -> None:
     leader = established()
-    proposed = leader.propose([body(1)])
+    proposed = propose(leader, 1)
     ready = take(leader)  # the leader's own append is durable now
     assert ready.append == proposed
     assert {to for to, _ in sent(ready, Proposal)} == {2, 3, 4, 5}
@@ -730,9 +734,20 @@ def test_a_proposal_commits_only_at_a_quorum() -> None:
     assert sent(ready, Commit) == [(i, Commit(1, z(1, 1))) for i in (2, 3, 4, 5)]
 
 
+def test_a_batch_that_skips_a_zxid_is_refused_whole() -> None:
+    """The sequencer numbers zxids; the peer refuses a batch that does not continue them."""
+    leader = established((1, 2, 3))
+    first = leader.next_zxid()
+    batch = [Txn(TxnHeader(first + skip, 0, 0, 0), CheckTxn("/w", 0)) for skip in (0, 2)]
+    with pytest.raises(ValueError, match="not the next one"):
+        leader.propose_txns(batch)
+    assert leader.next_zxid() == first and not take(leader).append
+    assert propose(leader, 1)[0].zxid == first
+
+
 def test_acks_are_cumulative() -> None:
     leader = established((1, 2, 3))
-    proposed = leader.propose([body(1)]) + leader.propose([body(2)]) + leader.propose([body(3)])
+    proposed = propose(leader, 1) + propose(leader, 2) + propose(leader, 3)
     take(leader)
     leader.receive(2, Ack(1, z(1, 3)))  # one Ack for all three
     assert take(leader).commit == proposed
@@ -740,7 +755,7 @@ def test_acks_are_cumulative() -> None:
 
 def test_the_leaders_own_log_counts_only_after_advance() -> None:
     leader = established((1, 2, 3))
-    proposed = leader.propose([body(1)])
+    proposed = propose(leader, 1)
     ready = leader.ready()  # taken, not yet carried out
     leader.receive(2, Ack(1, z(1, 1)))
     assert leader.commit_zxid == 0 and not leader.has_ready()  # 1's own append is not durable
@@ -750,7 +765,7 @@ def test_the_leaders_own_log_counts_only_after_advance() -> None:
 
 def test_an_observer_gets_informed_of_commits_and_never_counts() -> None:
     leader = established((1, 2, 3), observers=(4,))
-    proposed = leader.propose([body(1)])
+    proposed = propose(leader, 1)
     ready = take(leader)
     assert {to for to, _ in sent(ready, Proposal)} == {2, 3}  # not the observer
     leader.receive(4, Ack(1, z(1, 1)))
@@ -841,7 +856,7 @@ def test_a_leader_that_loses_its_quorum_steps_down_and_stops_serving() -> None:
     leader.tick()
     assert leader.role is Role.LOOKING and not leader.serving
     with pytest.raises(RuntimeError):
-        leader.propose([body()])
+        propose(leader, 0)
 
 
 def test_a_leader_that_cannot_gather_a_quorum_gives_up_after_init_limit_ticks() -> None:
@@ -859,7 +874,7 @@ def test_a_lone_voter_elects_itself_and_commits_alone() -> None:
     peer.tick()
     assert peer.role is Role.LEADING and peer.serving and peer.epoch == 1
     take(peer)
-    proposed = peer.propose([body(1)])
+    proposed = propose(peer, 1)
     ready = take(peer)
     assert ready.append == proposed and ready.commit == []  # durable first...
     assert take(peer).commit == proposed  # ...then committed
@@ -868,7 +883,7 @@ def test_a_lone_voter_elects_itself_and_commits_alone() -> None:
 def test_an_ensemble_settles_with_an_observer_and_broadcasts() -> None:
     net = ensemble(3, observers=1)
     leader = net.leader()
-    (proposed,) = leader.propose([body(7)])
+    (proposed,) = propose(leader, 7)
     net.flush(leader.config.my_id)
     net.deliver()
     for peer in net.peers.values():

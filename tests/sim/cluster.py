@@ -680,8 +680,15 @@ class Cluster:
         return self.propose_bodies(node, bodies)
 
     def propose_bodies(self, node: Node, bodies: list[tuple[TxnHeader, TxnBody]]) -> list[Txn]:
+        """Number the writes from the leader's next zxid, as its sequencer does (the headers'
+        zxids are ignored), and broadcast them."""
         assert node.peer is not None
-        txns = node.peer.propose(bodies)
+        first = node.peer.next_zxid()
+        txns = [
+            Txn(TxnHeader(first + i, h.time_ms, h.session_id, h.xid), body)
+            for i, (h, body) in enumerate(bodies)
+        ]
+        node.peer.propose_txns(txns)
         self._pump(node)
         return txns
 
