@@ -39,17 +39,15 @@ Ordering rules, which the tests hold:
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from coord.acl import OPEN_ACL_UNSAFE, Id, Perm
+from coord.acl import OPEN_ACL_UNSAFE, Perm
 from coord.errors import (
     BadArgumentsError,
     ConnectionLossError,
     KeeperError,
-    ServerSystemError,
     SessionExpiredError,
     SessionMovedError,
 )
@@ -58,47 +56,36 @@ from coord.messages import (
     WRITE_OPS,
     ConnectRequest,
     CreateMode,
-    MultiRequest,
     OpCode,
     SetWatchesRequest,
-    Stat,
-    parse_multi_ops,
     parse_request_body,
 )
-from coord.server.core.acls import AclList, AuthIds, authenticate, authorized
+from coord.server.core.acls import AclList, authenticate, authorized
+from coord.server.core.connection import Answer, Connection, Slot
 from coord.server.core.dedupe import WriteResults
+from coord.server.core.forwarder import ForwardedWrites, Forwarder, refused_answer
 from coord.server.core.forwarding import ForwardReply, ForwardRequest, PeerOutput, SessionTouches
 from coord.server.core.identity import UNKNOWN, ConnectionIdentity
 from coord.server.core.output import (
     ClientOutput,
     Connected,
     ConnectRefused,
-    Created,
     ErrorReply,
-    MultiResults,
     Notice,
-    OpOutcome,
     Reply,
     Result,
 )
 from coord.server.core.prep import MultiFailed, Preparer
 from coord.server.core.reads import evaluate_read, set_watches
+from coord.server.core.results import multi_failure, remember_write, result_of
 from coord.server.core.sequencer import CREATE_SESSION, AlreadyApplied, AlreadyPending, Sequencer
 from coord.server.core.sessions import SessionTracker
-from coord.server.core.tree import ApplyResult, DataTree
+from coord.server.core.tree import DataTree
 from coord.server.core.txn import (
-    CheckTxn,
     CloseSessionTxn,
-    CreateSessionTxn,
-    CreateTxn,
-    MultiTxn,
-    SetACLTxn,
-    SetDataTxn,
     Txn,
-    TxnBody,
 )
 from coord.server.core.watches import WatchManager
-from coord.server.native.codec import result_from_wire, result_to_wire
 
 log = logging.getLogger(__name__)
 
@@ -125,57 +112,6 @@ class Ready:
 
     def __bool__(self) -> bool:
         return bool(self.txns or self.messages or self.closes or self.peer_messages)
-
-
-Answer = Reply | ErrorReply | Connected
-"""What a slot is answered with: a request's reply, or (for the handshake) its session."""
-
-SYNC_ALIAS_BASE = 1 << 32
-"""Xids a follower gives the syncs it forwards: above every client xid (31 bits)."""
-
-
-class _Slot:
-    """A request's place in its connection's reply order."""
-
-    __slots__ = ("op", "reply", "request", "wait_xid", "waiting", "xid")
-
-    def __init__(self, xid: int, op: int, request: Any = None) -> None:
-        self.xid = xid
-        self.wait_xid = xid
-        """The xid its txn will carry: the client's, or a forwarded sync's own (see _submit)."""
-        self.op = op
-        self.request = request
-        self.waiting = False
-        """A write in flight: answered when its txn is applied (or refused)."""
-        self.reply: Answer | None = None
-
-
-class _Connection:
-    __slots__ = (
-        "auth",
-        "certificate",
-        "closed",
-        "closing",
-        "conn_id",
-        "forwarded_xid",
-        "sent_zxid",
-        "session_id",
-        "slots",
-    )
-
-    def __init__(self, conn_id: int, identity: ConnectionIdentity) -> None:
-        self.conn_id = conn_id
-        self.auth: AuthIds = identity.ids()
-        """The connection's ACL ids: implicit ones from the transport, then add_auth's."""
-        self.certificate = bool(identity.x509)
-        self.session_id = 0
-        self.slots: deque[_Slot] = deque()
-        self.closed = False
-        self.closing = False
-        self.sent_zxid = 0
-        """The highest zxid of a frame sent on this connection."""
-        self.forwarded_xid = 0
-        """The xid of the last request this connection forwarded to the leader."""
 
 
 @dataclass(slots=True)
@@ -223,19 +159,15 @@ class ServerCore:
                 results=self.write_results,
             )
             self.leader_id = self.config.server_id
-        self._connections: dict[int, _Connection] = {}
+        self._connections: dict[int, Connection] = {}
         self._conn_of_session: dict[int, int] = {}
-        self._waiting: dict[tuple[int, int], tuple[_Connection, _Slot]] = {}
+        self._waiting: dict[tuple[int, int], tuple[Connection, Slot]] = {}
         self._messages: list[tuple[int, ClientOutput]] = []
         self._closes: list[int] = []
         self._peer_out: list[tuple[int, PeerOutput]] = []
-        self._touched: set[int] = set()
         self._next_session_id = self.config.session_id_base or (self.config.server_id << 56) + 1
-        self._sync_aliases = 0
-        self._forwarded: dict[int, int] = {}
-        """(Leader) session -> the xid of the last request a follower forwarded for it."""
-        self._forwarded_at: dict[tuple[int, int], int] = {}
-        """(Follower) (session, xid) of a forwarded write -> when it went to the leader."""
+        self._forwarded = ForwardedWrites()
+        self._forwarder = Forwarder(self.config.server_id)
 
     def _new_tracker(self) -> SessionTracker:
         return SessionTracker(
@@ -273,7 +205,7 @@ class ServerCore:
             self.tree, self._new_tracker(), epoch=epoch, now_ms=now_ms, results=self.write_results
         )
         self.leader_id = self.config.server_id
-        self._forwarded = {}
+        self._forwarded = ForwardedWrites()
 
     def follow(self, leader_id: int) -> None:
         """This member is synced with `leader_id`: forward writes to it."""
@@ -313,7 +245,7 @@ class ServerCore:
     ) -> None:
         """A new connection's handshake. `password` is used if a new session is made;
         `identity` is what the transport knows of the client (its ACL ids)."""
-        conn = _Connection(conn_id, identity)
+        conn = Connection(conn_id, identity)
         self._connections[conn_id] = conn
         if request.protocol_version != PROTOCOL_VERSION:
             self._refuse(
@@ -351,14 +283,14 @@ class ServerCore:
             self._resume_session(conn, request, now_ms)
 
     def _new_session(
-        self, conn: _Connection, request: ConnectRequest, now_ms: int, password: bytes
+        self, conn: Connection, request: ConnectRequest, now_ms: int, password: bytes
     ) -> None:
         session_id = self._next_session_id
         self._next_session_id += 1
         timeout = self.sessions.negotiate(request.timeout_ms)
         conn.session_id = session_id
         self._conn_of_session[session_id] = conn.conn_id
-        slot = _Slot(0, CREATE_SESSION, (timeout, password))
+        slot = Slot(0, CREATE_SESSION, (timeout, password))
         slot.reply = self._connect_response(session_id, timeout, password)
         conn.slots.append(slot)
         try:
@@ -367,7 +299,7 @@ class ServerCore:
             conn.slots.clear()
             self._refuse(conn, exc)
 
-    def _resume_session(self, conn: _Connection, request: ConnectRequest, now_ms: int) -> None:
+    def _resume_session(self, conn: Connection, request: ConnectRequest, now_ms: int) -> None:
         known = self.tree.sessions.get(request.session_id)
         if known is None or known[1] != request.password:
             error = SessionExpiredError(
@@ -388,7 +320,7 @@ class ServerCore:
         conn.session_id = session_id
         self._conn_of_session[session_id] = conn.conn_id
         self._touch(session_id, now_ms)
-        slot = _Slot(0, 0)
+        slot = Slot(0, 0)
         slot.reply = self._connect_response(session_id, timeout_ms, password)
         conn.slots.append(slot)
         self._flush(conn)
@@ -403,7 +335,7 @@ class ServerCore:
                 self._touch(conn.session_id, now_ms)
             self._emit(conn_id, Reply(xid, self.tree.last_zxid))
             return
-        slot = _Slot(xid, op)
+        slot = Slot(xid, op)
         conn.slots.append(slot)
         if op == OpCode.AUTH:
             self._auth_request(conn, slot, body)
@@ -423,10 +355,10 @@ class ServerCore:
         except KeeperError as exc:
             slot.reply = ErrorReply(xid, self.tree.last_zxid, exc)
         except MultiFailed as failed:
-            slot.reply = Reply(xid, self.tree.last_zxid, _multi_failure(failed))
+            slot.reply = Reply(xid, self.tree.last_zxid, multi_failure(failed))
         self._flush(conn)
 
-    def _auth_request(self, conn: _Connection, slot: _Slot, body: Any) -> None:
+    def _auth_request(self, conn: Connection, slot: Slot, body: Any) -> None:
         """add_auth: takes effect at once (for every request after it), answered in order."""
         try:
             request = parse_request_body(OpCode.AUTH, body)
@@ -436,7 +368,7 @@ class ServerCore:
             slot.reply = ErrorReply(slot.xid, self.tree.last_zxid, exc)
         self._flush(conn)
 
-    def _authenticate(self, conn: _Connection, scheme: str, credential: bytes) -> None:
+    def _authenticate(self, conn: Connection, scheme: str, credential: bytes) -> None:
         ids = authenticate(
             scheme,
             credential,
@@ -456,7 +388,7 @@ class ServerCore:
         a follower gives up on forwarded writes the leader never answered."""
         if self.sequencer is not None:
             self.sequencer.tick(now_ms)
-        elif self._forwarded_at:
+        elif self._forwarder.sent_at:
             self._expire_forwards(now_ms)
 
     def _expire_forwards(self, now_ms: int) -> None:
@@ -467,13 +399,10 @@ class ServerCore:
         request behind it would wait for good while pings keep the session
         alive. Closing has the client resend, in order (see ForwardRequest).
         """
-        limit = now_ms - self.config.forward_timeout_ms
-        for key, sent_at in list(self._forwarded_at.items()):
-            if sent_at > limit or self._forwarded_at.pop(key, None) is None:
-                continue  # (young, or gone with a connection closed just before)
+        for key in self._forwarder.overdue(now_ms, self.config.forward_timeout_ms):
             waiting = self._waiting.get(key)
             if waiting is None:
-                continue
+                continue  # gone with a connection closed just before
             conn = waiting[0]
             error = ConnectionLossError("the leader did not answer a forwarded write in time")
             self._emit(conn.conn_id, Notice(self.tree.last_zxid, error))
@@ -483,44 +412,9 @@ class ServerCore:
 
     def forwarded(self, request: ForwardRequest, *, now_ms: int) -> None:
         """(Leader) A follower's client write: sequence it, or send back why not."""
-        error: KeeperError | None = None
-        result: Any = None
-        applied_at = 0
-        try:
-            if self.sequencer is None:
-                raise ConnectionLossError("this member is not the leader any more")
-            last = self._forwarded.get(request.session_id, 0)
-            self._forwarded[request.session_id] = request.xid
-            if request.prev_xid and request.prev_xid != last:
-                raise ConnectionLossError(
-                    "a request sent before this one was lost on the way to the leader; "
-                    "reconnect and send both again"
-                )
-            parsed = (
-                tuple(request.body)
-                if request.op == CREATE_SESSION
-                else parse_request_body(request.op, request.body)
-            )
-            ids = tuple(Id(scheme, ident) for scheme, ident in request.auth)
-            self.sequencer.submit(request.session_id, request.xid, request.op, parsed, now_ms, ids)
-            return
-        except AlreadyPending:
-            return  # the follower's slot is answered when the txn is applied there
-        except AlreadyApplied as done:
-            result = result_to_wire(done.result)
-            applied_at = done.zxid
-        except KeeperError as exc:
-            error = exc
-        except MultiFailed as failed:
-            result = result_to_wire(_multi_failure(failed))
-        reply = ForwardReply(
-            request.session_id,
-            request.xid,
-            error.code if error is not None else 0,
-            error.to_wire() if error is not None else result,
-            applied_at,
-        )
-        self._peer_out.append((request.origin, reply))
+        reply = self._forwarded.receive(self.sequencer, request, now_ms)
+        if reply is not None:
+            self._peer_out.append((request.origin, reply))
 
     def forward_refused(self, reply: ForwardReply) -> None:
         """(Follower) The leader answered a forwarded write without a txn: it refused it,
@@ -529,7 +423,7 @@ class ServerCore:
         if reply.err == 0 and reply.zxid > self.tree.last_zxid:
             return  # not applied here yet: the slot is answered when it is, in order
         waiting = self._waiting.pop(key, None)
-        self._forwarded_at.pop(key, None)
+        self._forwarder.settled(key)
         if waiting is None:
             return
         conn, slot = waiting
@@ -549,26 +443,8 @@ class ServerCore:
             self._emit(conn.conn_id, Notice(self.tree.last_zxid, refusal))
             self._close(conn)
             return
-        slot.reply = self._forwarded_answer(slot, refusal, reply.result)
+        slot.reply = refused_answer(slot, refusal, reply.result, self.tree.last_zxid)
         self._flush(conn)
-
-    def _forwarded_answer(self, slot: _Slot, refusal: KeeperError | None, result: Any) -> Answer:
-        """The reply to a forwarded write the leader answered itself (`result`: native layout)."""
-        zxid = self.tree.last_zxid
-        if refusal is not None:
-            return ErrorReply(slot.xid, zxid, refusal)
-        sub_ops = (
-            tuple(op for op, _ in parse_multi_ops(slot.request))
-            if isinstance(slot.request, MultiRequest)
-            else ()
-        )
-        try:
-            return Reply(slot.xid, zxid, result_from_wire(slot.op, result, sub_ops))
-        except ValueError as exc:
-            log.error(
-                "the leader's result for xid %d does not fit op %d: %s", slot.xid, slot.op, exc
-            )
-            return ErrorReply(slot.xid, zxid, ServerSystemError("the leader sent a bad result"))
 
     def touch_sessions(self, touches: SessionTouches, now_ms: int) -> None:
         """(Leader) Renew the leases of sessions a follower heard from."""
@@ -578,11 +454,7 @@ class ServerCore:
 
     def take_touches(self) -> SessionTouches | None:
         """(Follower) The sessions heard from since the last call, for the leader."""
-        if not self._touched:
-            return None
-        touches = SessionTouches(tuple(sorted(self._touched)))
-        self._touched.clear()
-        return touches
+        return self._forwarder.take_touches()
 
     # -- outputs ---------------------------------------------------------------------
 
@@ -634,9 +506,9 @@ class ServerCore:
         if self.sequencer is not None:
             self.sequencer.touch(session_id, now_ms)
         else:
-            self._touched.add(session_id)
+            self._forwarder.touched(session_id)
 
-    def _submit(self, conn: _Connection, slot: _Slot, now_ms: int, body: Any = None) -> None:
+    def _submit(self, conn: Connection, slot: Slot, now_ms: int, body: Any = None) -> None:
         """Send a write to whoever sequences writes; its slot waits for the txn or a refusal.
 
         A follower forwards `body`, the client's request as it arrived and as
@@ -661,27 +533,8 @@ class ServerCore:
             except AlreadyPending:
                 pass  # its txn is on the way; this slot takes its answer
         elif self.leader_id is not None:
-            if slot.op == CREATE_SESSION:
-                body = list(slot.request)
-            if slot.op == OpCode.SYNC:
-                # A sync's marker answers only the sync that asked for it. A resent
-                # sync (same client xid) must not be answered by the marker of the
-                # first one, which the leader may have ordered before writes that
-                # were acknowledged since: the read after it would miss them.
-                self._sync_aliases += 1
-                slot.wait_xid = SYNC_ALIAS_BASE + self._sync_aliases
-                key = (conn.session_id, slot.wait_xid)
-            forward = ForwardRequest(
-                self.config.server_id,
-                conn.session_id,
-                slot.wait_xid,
-                slot.op,
-                body,
-                conn.auth,  # Ids are (scheme, id) tuples already
-                conn.forwarded_xid,
-            )
-            conn.forwarded_xid = slot.wait_xid
-            self._forwarded_at[key] = now_ms
+            forward = self._forwarder.forward(conn, slot, body, now_ms)
+            key = (conn.session_id, slot.wait_xid)
             self._peer_out.append((self.leader_id, forward))
         else:
             raise ConnectionLossError("this member has no leader; try another member")
@@ -726,8 +579,7 @@ class ServerCore:
         waiting = self._waiting.pop((header.session_id, header.xid), None)
         if waiting is None:
             return
-        if self._forwarded_at:
-            self._forwarded_at.pop((header.session_id, header.xid), None)
+        self._forwarder.settled((header.session_id, header.xid))
         conn, slot = waiting
         if slot.op == CREATE_SESSION:
             assert isinstance(slot.reply, Connected)
@@ -753,7 +605,7 @@ class ServerCore:
             self._emit(conn_id, Notice(zxid, expired))
             self._close(conn)
 
-    def _flush(self, conn: _Connection) -> None:
+    def _flush(self, conn: Connection) -> None:
         """Send every answered slot at the head of the connection's queue, in order."""
         slots = conn.slots
         while slots and not conn.closed:
@@ -769,7 +621,7 @@ class ServerCore:
             slots.popleft()
             self._emit(conn.conn_id, slot.reply)
 
-    def _read(self, conn: _Connection, slot: _Slot) -> Answer:
+    def _read(self, conn: Connection, slot: Slot) -> Answer:
         zxid = self.tree.last_zxid
         try:
             if slot.op == OpCode.SET_WATCHES:
@@ -791,7 +643,7 @@ class ServerCore:
         except KeeperError as exc:
             return ErrorReply(slot.xid, zxid, exc)
 
-    def _refuse(self, conn: _Connection, error: KeeperError) -> None:
+    def _refuse(self, conn: Connection, error: KeeperError) -> None:
         refusal = ConnectRefused(self.tree.last_zxid, self.config.server_id, error)
         self._emit(conn.conn_id, refusal)
         self._close(conn)
@@ -808,12 +660,12 @@ class ServerCore:
             if output.zxid > conn.sent_zxid:
                 conn.sent_zxid = output.zxid
 
-    def _close(self, conn: _Connection) -> None:
+    def _close(self, conn: Connection) -> None:
         if not conn.closed:
             self._closes.append(conn.conn_id)
         self._drop_connection(conn)
 
-    def _drop_connection(self, conn: _Connection) -> None:
+    def _drop_connection(self, conn: Connection) -> None:
         conn.closed = True
         self._connections.pop(conn.conn_id, None)
         self.watches.remove_watcher(conn.conn_id)
@@ -822,49 +674,8 @@ class ServerCore:
         for slot in conn.slots:
             if slot.waiting:
                 self._waiting.pop((conn.session_id, slot.wait_xid), None)
-                self._forwarded_at.pop((conn.session_id, slot.wait_xid), None)
+                self._forwarder.settled((conn.session_id, slot.wait_xid))
         conn.slots.clear()
-
-
-def remember_write(results: WriteResults, txn: Txn, result: ApplyResult) -> Result:
-    """Record a client write's reply result for retries; returns it (None if not a write).
-
-    Called as txns are applied, and for the txns a restart replays, so that the
-    table survives a restart for every write the log still holds.
-    """
-    header, body = txn.header, txn.body
-    if header.xid <= 0 or isinstance(body, CreateSessionTxn | CheckTxn | CloseSessionTxn):
-        return None
-    reply_result = result_of(body, result)
-    results.record(header.session_id, header.xid, header.zxid, reply_result)
-    return reply_result
-
-
-def _multi_failure(failed: MultiFailed) -> MultiResults:
-    return MultiResults(tuple(OpOutcome(error=error) for error in failed.results()))
-
-
-def result_of(body: TxnBody, result: ApplyResult) -> Result:
-    """What a client's write answers, from what applying its txn did."""
-    if isinstance(body, MultiTxn):
-        subresults = result.result if isinstance(result.result, list) else []
-        return MultiResults(
-            tuple(
-                OpOutcome(_one_result(sub, value))
-                for sub, value in zip(body.txns, subresults, strict=False)
-            )
-        )
-    return _one_result(body, result.result)
-
-
-def _one_result(body: TxnBody, value: Any) -> Result:
-    if isinstance(body, CreateTxn) and value is not None:
-        path, stat = value
-        return Created(path, stat)
-    if isinstance(body, SetDataTxn | SetACLTxn):
-        assert isinstance(value, Stat)
-        return value
-    return None
 
 
 __all__ = ["CoreConfig", "CreateMode", "ForwardReply", "ForwardRequest", "Ready", "ServerCore"]

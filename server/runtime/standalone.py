@@ -34,7 +34,8 @@ import trio
 
 from coord.server.config import ServerConfig
 from coord.server.core.dedupe import WriteResults
-from coord.server.core.replica import CoreConfig, ServerCore, remember_write
+from coord.server.core.replica import CoreConfig, ServerCore
+from coord.server.core.results import remember_write
 from coord.server.core.tree import DataTree
 from coord.server.core.txn import Txn
 from coord.server.runtime.client_listener import ClientListener

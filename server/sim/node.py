@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 from coord.server.core.dedupe import WriteResults
 from coord.server.core.member import MemberCore, MemberReady
-from coord.server.core.replica import CoreConfig, ServerCore, remember_write
+from coord.server.core.replica import CoreConfig, ServerCore
+from coord.server.core.results import remember_write
 from coord.server.core.tree import DataTree
 from coord.server.core.txn import Txn
 from coord.server.storage.snapshot import load_snapshot
