@@ -61,14 +61,11 @@ from typing import Any, Final
 from coord.acl import digest_credential
 from coord.errors import (
     AuthFailedError,
-    BadArgumentsError,
-    InvalidACLError,
     InvalidPathError,
     NoNodeError,
     NoWatcherError,
     ServerSystemError,
     SessionExpiredError,
-    UnimplementedError,
 )
 from coord.framing import NEED_DATA, _NeedData
 from coord.messages import (
@@ -77,7 +74,6 @@ from coord.messages import (
     OpCode,
     WatchedEvent,
 )
-from coord.paths import validate
 from coord.server.core.output import (
     ClientOutput,
     Connected,
@@ -89,48 +85,29 @@ from coord.server.core.output import (
 )
 from coord.server.zk import jute
 from coord.server.zk.jute import (
-    ACL,
     MAX_PACKET,
-    AddWatchRequest,
     AuthPacket,
-    CheckVersionRequest,
     ClientInfo,
-    CreateRequest,
-    CreateTTLRequest,
-    DeleteRequest,
     Id,
     KeeperState,
-    MultiRequest,
     PacketDecoder,
-    PathRequest,
-    PathWatchRequest,
     Record,
     ReplyHeader,
-    SetACLRequest,
-    SetDataRequest,
-    SetWatches,
-    SetWatches2,
     WatcherEvent,
-    WatchesRequest,
     WhoAmIResponse,
     ZkOp,
 )
-from coord.server.zk.replies import CREATE_OPS, ResultMismatch, reply_body, zk_error_code
+from coord.server.zk.replies import ResultMismatch, reply_body, zk_error_code
+from coord.server.zk.requests import Refused, native_call
 
 ZK_PROTOCOL_VERSION: Final = 0
 PASSWORD_BYTES: Final = 16
-RECONFIG_DISABLED: Final = -123
-"""ZooKeeper's answer to reconfig when dynamic reconfiguration is off (ours is always off)."""
-
 FOUR_LETTER_WORDS: Final = frozenset(
     {"ruok", "stat", "srvr", "envi", "mntr", "isro", "conf", "cons", "wchs"}
     | {"dump", "wchc", "wchp", "crst", "srst", "dirs", "gtmk", "stmk", "reqs", "kill"}
 )
 """Every word ZooKeeper knows: the first nine are answered, the others get ZooKeeper's
 "not in the whitelist" text. As a packet length each is far above the limit."""
-
-_WRITE_SUB_OPS: Final = CREATE_OPS | {ZkOp.DELETE, ZkOp.SET_DATA, ZkOp.CHECK}
-_READ_SUB_OPS: Final = frozenset({ZkOp.GET_DATA, ZkOp.GET_CHILDREN})
 
 _BAD_PATH_ANSWERS: Final = {
     ZkOp.EXISTS: NoNodeError.code,
@@ -303,77 +280,6 @@ class ZkConnectionTranslator:
         """One request: a native call for the core, or None when answered here."""
         if op == ZkOp.PING:
             return CoreRequest(jute.PING_XID, OpCode.PING, {})
-        if op in CREATE_OPS:
-            assert isinstance(body, CreateRequest | CreateTTLRequest)
-            if not body.acl:
-                self._local(xid, InvalidACLError.code)
-                return None
-            return self._forward(xid, op, OpCode.CREATE, _create_body(body))
-        if op == ZkOp.DELETE:
-            assert isinstance(body, DeleteRequest)
-            return self._forward(
-                xid, op, OpCode.DELETE, {"path": _text(body.path), "version": body.version}
-            )
-        if op in (ZkOp.EXISTS, ZkOp.GET_DATA):
-            assert isinstance(body, PathWatchRequest)
-            native = OpCode.EXISTS if op == ZkOp.EXISTS else OpCode.GET_DATA
-            return self._forward(xid, op, native, {"path": _text(body.path), "watch": body.watch})
-        if op in (ZkOp.GET_CHILDREN, ZkOp.GET_CHILDREN2):
-            assert isinstance(body, PathWatchRequest)
-            request = {
-                "path": _text(body.path),
-                "watch": body.watch,
-                "include_stat": op == ZkOp.GET_CHILDREN2,
-            }
-            return self._forward(xid, op, OpCode.GET_CHILDREN, request)
-        if op == ZkOp.SET_DATA:
-            assert isinstance(body, SetDataRequest)
-            request = {"path": _text(body.path), "data": body.data, "version": body.version}
-            return self._forward(xid, op, OpCode.SET_DATA, request)
-        if op == ZkOp.CHECK:
-            assert isinstance(body, CheckVersionRequest)
-            return self._forward(
-                xid, op, OpCode.CHECK, {"path": _text(body.path), "version": body.version}
-            )
-        if op in (ZkOp.SYNC, ZkOp.GET_ACL, ZkOp.GET_ALL_CHILDREN_NUMBER):
-            assert isinstance(body, PathRequest)
-            native = {
-                ZkOp.SYNC: OpCode.SYNC,
-                ZkOp.GET_ACL: OpCode.GET_ACL,
-                ZkOp.GET_ALL_CHILDREN_NUMBER: OpCode.GET_ALL_CHILDREN_NUMBER,
-            }[ZkOp(op)]
-            return self._forward(xid, op, native, {"path": _text(body.path)})
-        if op == ZkOp.GET_EPHEMERALS:
-            assert isinstance(body, PathRequest)
-            prefix = (body.path or "").strip() or "/"
-            return self._forward(xid, op, OpCode.GET_EPHEMERALS, {"prefix": prefix})
-        if op == ZkOp.SET_ACL:
-            assert isinstance(body, SetACLRequest)
-            if not body.acl:
-                self._local(xid, InvalidACLError.code)
-                return None
-            request = {"path": _text(body.path), "acl": _acl(body.acl), "version": body.version}
-            return self._forward(xid, op, OpCode.SET_ACL, request)
-        if op in (ZkOp.MULTI, ZkOp.MULTI_READ):
-            assert isinstance(body, MultiRequest)
-            return self._multi(xid, op, body)
-        if op in (ZkOp.CHECK_WATCHES, ZkOp.REMOVE_WATCHES):
-            assert isinstance(body, WatchesRequest)
-            native = OpCode.CHECK_WATCHES if op == ZkOp.CHECK_WATCHES else OpCode.REMOVE_WATCHES
-            request = {"path": _text(body.path), "watcher_type": body.type}
-            return self._forward(xid, op, native, request)
-        if op == ZkOp.ADD_WATCH:
-            assert isinstance(body, AddWatchRequest)
-            return self._forward(
-                xid, op, OpCode.ADD_WATCH, {"path": _text(body.path), "mode": body.mode}
-            )
-        if op in (ZkOp.SET_WATCHES, ZkOp.SET_WATCHES2):
-            # Paths that cannot exist are left out (ZooKeeper would keep a watch that never
-            # fires): one of them must not cost the client the rest of its watches.
-            assert isinstance(body, SetWatches | SetWatches2)
-            return self._forward(xid, op, OpCode.SET_WATCHES, _set_watches_body(body))
-        if op == ZkOp.CLOSE_SESSION:
-            return self._forward(xid, op, OpCode.CLOSE_SESSION, {})
         if op == ZkOp.AUTH:
             assert isinstance(body, AuthPacket)
             return self._auth(xid, op, body)
@@ -383,41 +289,11 @@ class ZkConnectionTranslator:
             infos += [ClientInfo(i.scheme, (i.id or "").split(":", 1)[0]) for i in self._auth_ids]
             self._local(xid, 0, WhoAmIResponse(infos))
             return None
-        if op == ZkOp.RECONFIG:
-            self._local(xid, RECONFIG_DISABLED)
+        call = native_call(op, body)
+        if isinstance(call, Refused):
+            self._local(xid, call.err)
             return None
-        self._local(xid, UnimplementedError.code)
-        return None
-
-    def _multi(self, xid: int, op: int, body: MultiRequest) -> CoreRequest | None:
-        allowed = _WRITE_SUB_OPS if op == ZkOp.MULTI else _READ_SUB_OPS
-        ops: list[list[Any]] = []
-        for sub_op, sub in body.ops:
-            if sub_op not in allowed:
-                self._local(xid, BadArgumentsError.code)
-                return None
-            if sub_op in CREATE_OPS:
-                assert isinstance(sub, CreateRequest | CreateTTLRequest)
-                if not sub.acl:
-                    self._local(xid, InvalidACLError.code)
-                    return None
-                ops.append([OpCode.CREATE, _create_body(sub)])
-            elif isinstance(sub, DeleteRequest | CheckVersionRequest):
-                native = OpCode.DELETE if sub_op == ZkOp.DELETE else OpCode.CHECK
-                ops.append([native, {"path": _text(sub.path), "version": sub.version}])
-            elif isinstance(sub, SetDataRequest):
-                ops.append(
-                    [
-                        OpCode.SET_DATA,
-                        {"path": _text(sub.path), "data": sub.data, "version": sub.version},
-                    ]
-                )
-            else:
-                assert isinstance(sub, PathWatchRequest)
-                native = OpCode.GET_DATA if sub_op == ZkOp.GET_DATA else OpCode.GET_CHILDREN
-                ops.append([native, {"path": _text(sub.path), "watch": sub.watch}])
-        native_op = OpCode.MULTI if op == ZkOp.MULTI else OpCode.MULTI_READ
-        return self._forward(xid, op, native_op, {"ops": ops}, (o for o, _ in body.ops))
+        return self._forward(xid, op, call.op, call.body, call.sub_ops)
 
     def _auth(self, xid: int, op: int, body: AuthPacket) -> CoreRequest | None:
         scheme = body.scheme or ""
@@ -552,54 +428,6 @@ class ZkConnectionTranslator:
         return jute.encode_reply(ReplyHeader(pending.zk_xid, zxid, 0), body)
 
 
-# --------------------------------------------------------------------------
-# Request and reply bodies
-
-
-def _valid(path: str) -> bool:
-    try:
-        validate(path)
-    except InvalidPathError:
-        return False
-    return True
-
-
-def _text(value: str | None) -> str:
-    """A null ustring as the empty string: path validation then refuses it (BadArguments)."""
-    return "" if value is None else value
-
-
-def _acl(acl: list[ACL] | None) -> list[list[Any]]:
-    """jute ACL entries as native `[perms, scheme, id]` (a null string as "": refused)."""
-    return [[a.perms, a.id.scheme or "", a.id.id or ""] for a in acl or ()]
-
-
-def _create_body(body: CreateRequest | CreateTTLRequest) -> dict[str, Any]:
-    return {
-        "path": _text(body.path),
-        "data": body.data,
-        "mode": body.flags,
-        "ttl_ms": body.ttl if isinstance(body, CreateTTLRequest) else 0,
-        "acl": _acl(body.acl),
-    }
-
-
-def _set_watches_body(body: SetWatches | SetWatches2) -> dict[str, Any]:
-    def paths(values: list[str | None] | None) -> list[str]:
-        return [v for v in values or () if v is not None and _valid(v)]
-
-    request = {
-        "relative_zxid": body.relative_zxid,
-        "data": paths(body.data),
-        "exist": paths(body.exist),
-        "child": paths(body.child),
-    }
-    if isinstance(body, SetWatches2):
-        request["persistent"] = paths(body.persistent)
-        request["persistent_recursive"] = paths(body.persistent_recursive)
-    return request
-
-
 __all__ = [
     "FOUR_LETTER_WORDS",
     "CoreRequest",
@@ -607,5 +435,4 @@ __all__ = [
     "FourLetterWord",
     "Handshake",
     "ZkConnectionTranslator",
-    "zk_error_code",
 ]
