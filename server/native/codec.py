@@ -230,27 +230,52 @@ def _multi_from_wire(value: Any, sub_ops: tuple[int, ...]) -> MultiResults:
 def output_from_wire(frame: Any, op: int = 0, sub_ops: tuple[int, ...] = ()) -> ClientOutput:
     """One frame a client received, as the value the core sent (`op`: what a reply answers)."""
     if isinstance(frame, dict):
-        error = frame.get("error", 0)
-        if error:
-            refusal = KeeperError.from_wire(error, {"message": frame.get("message", "")})
-            return ConnectRefused(frame["zxid"], frame["server_id"], refusal)
-        return Connected(
-            frame["session_id"],
-            frame["timeout_ms"],
-            frame["password"],
-            frame["zxid"],
-            frame["server_id"],
-        )
+        return _handshake_from_wire(frame)
     if not isinstance(frame, list | tuple) or len(frame) != 4:
         raise ValueError(f"not a frame: {frame!r}")
     xid, zxid, err, body = frame
+    if type(xid) is not int or type(zxid) is not int or type(err) is not int:
+        raise ValueError(f"not a frame header: {frame!r}")
     if xid == WATCH_XID:
-        return WatchedEvent(EventType(body["type"]), body["path"], zxid)
+        if not isinstance(body, dict):
+            raise ValueError(f"not a watch event: {body!r}")
+        kind = body.get("type")
+        if type(kind) is not int or kind not in EventType._value2member_map_:
+            raise ValueError(f"not a watch event type: {kind!r}")
+        return WatchedEvent(EventType(kind), _text(body.get("path")), zxid)
     if xid == NOTICE_XID:
         return Notice(zxid, KeeperError.from_wire(err, body))
     if err:
         return ErrorReply(xid, zxid, KeeperError.from_wire(err, body))
     return Reply(xid, zxid, result_from_wire(op, body, sub_ops))
+
+
+def _handshake_from_wire(frame: dict[Any, Any]) -> Connected | ConnectRefused:
+    zxid, server_id = _int(frame, "zxid"), _int(frame, "server_id")
+    error = frame.get("error", 0)
+    if error:
+        if type(error) is not int:
+            raise ValueError(f"not an error code: {error!r}")
+        return ConnectRefused(zxid, server_id, KeeperError.from_wire(error, frame))
+    password = frame.get("password")
+    if not isinstance(password, bytes):
+        raise ValueError(f"not a password: {password!r}")
+    return Connected(
+        _int(frame, "session_id"), _int(frame, "timeout_ms"), password, zxid, server_id
+    )
+
+
+def _int(frame: dict[Any, Any], name: str) -> int:
+    value = frame.get(name)
+    if type(value) is not int:
+        raise ValueError(f"{name} is not an integer: {value!r}")
+    return value
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"not a path: {value!r}")
+    return value
 
 
 __all__ = [

@@ -88,7 +88,8 @@ def zk_error_code(code: int) -> int:
 
 
 class ResultMismatch(ValueError):
-    """The core's result is not what the op answers (a bug: the connection is closed)."""
+    """The core's result is not what the op answers (a bug: that request fails with
+    SystemError, logged; the connection and its other requests carry on)."""
 
 
 def reply_body(op: int, sub_ops: tuple[int, ...], result: Result) -> Record | None:

@@ -16,6 +16,7 @@ from coord.errors import (
     KeeperError,
     NoNodeError,
     RolledBackError,
+    ServerSystemError,
     SessionExpiredError,
 )
 from coord.framing import NEED_DATA
@@ -383,3 +384,12 @@ def test_create_with_an_empty_acl_is_invalid_acl_and_reconfig_is_disabled() -> N
     assert _request(t, ZkOp.RECONFIG, jute.ReconfigRequest("", "", "", -1), xid=2) is NEED_DATA
     headers = [parse_reply(p)[0] for p in split_packets(t.data_to_send())]
     assert [h.err for h in headers] == [-114, -123]
+
+
+def test_a_result_that_does_not_fit_the_op_fails_that_request_only() -> None:
+    t = _opened()
+    mismatched = _request(t, ZkOp.GET_DATA, PathWatchRequest("/a", False), xid=1)
+    fine = _request(t, ZkOp.EXISTS, PathWatchRequest("/a", False), xid=2)
+    packets = split_packets(t.encode([Reply(mismatched.xid, 7, STAT), Reply(fine.xid, 7, STAT)]))
+    headers = [parse_reply(p)[0] for p in packets]
+    assert headers == [ReplyHeader(1, 7, ServerSystemError.code), ReplyHeader(2, 7, 0)]
