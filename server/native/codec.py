@@ -48,6 +48,7 @@ from coord.server.core.output import (
 )
 
 _HEADER = struct.Struct(">I")
+_EVENT_TYPES = frozenset(int(kind) for kind in EventType)
 
 
 class OverBudget(Exception):
@@ -240,7 +241,7 @@ def output_from_wire(frame: Any, op: int = 0, sub_ops: tuple[int, ...] = ()) -> 
         if not isinstance(body, dict):
             raise ValueError(f"not a watch event: {body!r}")
         kind = body.get("type")
-        if type(kind) is not int or kind not in EventType._value2member_map_:
+        if type(kind) is not int or kind not in _EVENT_TYPES:
             raise ValueError(f"not a watch event type: {kind!r}")
         return WatchedEvent(EventType(kind), _text(body.get("path")), zxid)
     if xid == NOTICE_XID:
