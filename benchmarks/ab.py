@@ -1,14 +1,16 @@
 """A/B throughput of two source trees of this project, run alternately on one machine.
 
     python benchmarks/ab.py OLD_TREE NEW_TREE [--rounds 5] [--clients 8] [--outstanding 32]
+                            [--ensemble 3]
 
-Each round starts a standalone server from OLD_TREE, runs `coord bench`
-(from this checkout) against it, stops it, then does the same for NEW_TREE,
+Each round starts a standalone server (or, with --ensemble N, a local
+ensemble of N members, `coord-server ensemble`) from OLD_TREE, runs `coord
+bench` (from this checkout) against it, stops it, then does the same for NEW_TREE,
 so that both see the same machine noise. Prints each round and, per
 workload, the medians of each tree and the ratio NEW/OLD of two figures:
 ops/s, and the server's CPU time per op (user + system, from /proc), which
 is what a change on the hot path costs and is steadier than throughput on
-a shared machine. The servers run with --no-fsync: the point is the CPU
+a shared machine (for an ensemble: the CPU of all its members together). The servers run with --no-fsync: the point is the CPU
 cost of a change, not the disk's. Each workload is one `coord bench` run.
 """
 
@@ -31,6 +33,8 @@ HERE = Path(__file__).resolve().parents[1]
 
 def run_round(tree: Path, args: argparse.Namespace) -> dict[str, tuple[float, float]]:
     """One server from `tree`, a bench per workload: (ops/s, server CPU µs per op)."""
+    if args.ensemble:
+        return _run_ensemble_round(tree, args)
     with tempfile.TemporaryDirectory() as data:
         log_path = Path(data) / "server.log"
         command = [sys.executable, "-m", "coord.server", "--port", "0", "--no-fsync"]
@@ -56,7 +60,47 @@ def run_round(tree: Path, args: argparse.Namespace) -> dict[str, tuple[float, fl
     return out
 
 
-def _bench(port: int, workload: str, args: argparse.Namespace) -> dict[str, Any]:
+def _run_ensemble_round(tree: Path, args: argparse.Namespace) -> dict[str, tuple[float, float]]:
+    """A local ensemble of `args.ensemble` members from `tree`; the bench spreads its
+    clients over all of them."""
+    with tempfile.TemporaryDirectory() as data:
+        command = [sys.executable, "-m", "coord.server", "ensemble", "--no-fsync"]
+        command += ["--size", str(args.ensemble), "--data-dir", f"{data}/e"]
+        launcher = subprocess.Popen(
+            command,
+            cwd=tree,
+            env={**os.environ, "PYTHONPATH": str(tree)},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            hosts = ""
+            assert launcher.stdout is not None
+            for line in launcher.stdout:
+                if line.startswith("connection string:"):
+                    hosts = line.split(":", 1)[1].strip()
+                    break
+            members = _children(launcher.pid)
+            _bench(hosts, "get", argparse.Namespace(**{**vars(args), "duration": 1.0}))
+            out: dict[str, tuple[float, float]] = {}
+            for workload in args.workloads.split(","):
+                cpu_before = sum(_cpu_seconds(pid) for pid in members)
+                result = _bench(hosts, workload, args)
+                cpu = sum(_cpu_seconds(pid) for pid in members) - cpu_before
+                out[workload] = (result["ops_per_sec"], cpu * 1e6 / max(result["ops"], 1))
+        finally:
+            launcher.terminate()
+            launcher.wait(timeout=30)
+    return out
+
+
+def _children(pid: int) -> list[int]:
+    """The member processes a launcher started (Linux /proc)."""
+    found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in found]
+
+
+def _bench(port: int | str, workload: str, args: argparse.Namespace) -> dict[str, Any]:
     """One `coord bench` of one workload; its result record."""
     bench = subprocess.run(
         [
@@ -64,7 +108,7 @@ def _bench(port: int, workload: str, args: argparse.Namespace) -> dict[str, Any]
             "-m",
             "coord.client.cli",
             "-s",
-            f"127.0.0.1:{port}",
+            port if isinstance(port, str) else f"127.0.0.1:{port}",
             "bench",
             "--clients",
             str(args.clients),
@@ -114,6 +158,7 @@ def main() -> None:
     parser.add_argument("--outstanding", type=int, default=32)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--workloads", default="create,set,get")
+    parser.add_argument("--ensemble", type=int, default=0, help="members (0: standalone)")
     args = parser.parse_args()
     samples: dict[str, dict[str, list[tuple[float, float]]]] = {"old": {}, "new": {}}
     for round_number in range(args.rounds):
