@@ -10,8 +10,9 @@ so that both see the same machine noise. Prints each round and, per
 workload, the medians of each tree and the ratio NEW/OLD of two figures:
 ops/s, and the server's CPU time per op (user + system, from /proc), which
 is what a change on the hot path costs and is steadier than throughput on
-a shared machine (for an ensemble: the CPU of all its members together). The servers run with --no-fsync: the point is the CPU
-cost of a change, not the disk's. Each workload is one `coord bench` run.
+a shared machine (for an ensemble: the CPU of all its members together).
+The servers run with --no-fsync: the point is the CPU cost of a change, not
+the disk's. Each workload is one `coord bench` run.
 """
 
 from __future__ import annotations

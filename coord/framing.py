@@ -27,14 +27,16 @@ MAX_FRAME_SIZE: Final = MAX_DATA_SIZE + 64 * 1024
 _HEADER = struct.Struct(">I")
 
 
-class _NeedData:
+class NeedData:
+    """The type of NEED_DATA: "no whole frame is buffered yet; feed more bytes"."""
+
     __slots__ = ()
 
     def __repr__(self) -> str:
         return "NEED_DATA"
 
 
-NEED_DATA: Final = _NeedData()
+NEED_DATA: Final = NeedData()
 
 
 def encode_frame(message: Any) -> bytes:

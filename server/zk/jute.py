@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Final, Self
 
 from coord.errors import FrameTooLargeError
-from coord.framing import NEED_DATA, _NeedData
+from coord.framing import NEED_DATA, NeedData
 from coord.server.zk.jute_codegen import JuteDecodeError
 from coord.server.zk.jute_records import (
     ACL,
@@ -331,7 +331,7 @@ class PacketDecoder:
     def peek(self, size: int) -> bytes:
         return bytes(self._buffer[:size])
 
-    def next_packet(self) -> bytes | _NeedData:
+    def next_packet(self) -> bytes | NeedData:
         """The next whole packet, or NEED_DATA; FrameTooLargeError for a length over the limit."""
         buffer = self._buffer
         if len(buffer) < 4:

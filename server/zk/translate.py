@@ -67,7 +67,7 @@ from coord.errors import (
     ServerSystemError,
     SessionExpiredError,
 )
-from coord.framing import NEED_DATA, _NeedData
+from coord.framing import NEED_DATA, NeedData
 from coord.messages import (
     PROTOCOL_VERSION,
     ConnectRequest,
@@ -231,7 +231,7 @@ class ZkConnectionTranslator:
     def receive_data(self, data: bytes | bytearray) -> None:
         self._decoder.receive_data(data)
 
-    def next_event(self) -> Event | _NeedData:
+    def next_event(self) -> Event | NeedData:
         """The next thing for the runtime to do, or NEED_DATA. Raises ProtocolError
         (FrameTooLargeError, JuteDecodeError) when the stream is broken."""
         while not self._closing:
@@ -245,7 +245,7 @@ class ZkConnectionTranslator:
             if self._state is _State.DONE:
                 return NEED_DATA
             packet = self._decoder.next_packet()
-            if isinstance(packet, _NeedData):
+            if isinstance(packet, NeedData):
                 return NEED_DATA
             self.received += 1
             if self._state is _State.HANDSHAKE:
