@@ -340,10 +340,19 @@ class ServerCore:
         if op == OpCode.AUTH:
             self._auth_request(conn, slot, body)
             return
-        if not conn.session_id or conn.closing or self._lease_ended(conn.session_id):
+        if not conn.session_id or conn.closing:
             error = SessionExpiredError(f"session {conn.session_id:#x} is closing")
             slot.reply = ErrorReply(xid, self.tree.last_zxid, error)
             self._flush(conn)
+            return
+        if self._lease_ended(conn.session_id):
+            # The lease ran out here and the close is proposed, not committed. Only a
+            # committed close may tell a client its session expired (a leader that was
+            # paused past the lease is not the leader any more, and the ensemble kept
+            # the session alive): the request waits for the outcome. The close applies
+            # (a SessionExpired notice closes the connection), or this member stops
+            # serving (ConnectionLoss: try another member).
+            slot.waiting = True
             return
         self._touch(conn.session_id, now_ms)
         try:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from coord import paths
-from coord.errors import KeeperError, SessionExpiredError
+from coord.errors import ConnectionLossError, KeeperError, SessionExpiredError
 from coord.messages import MultiRequest, OpCode, SyncRequest, parse_multi_ops
 from coord.server.core.acls import AuthIds
 from coord.server.core.dedupe import WriteResults
@@ -104,8 +104,13 @@ class Sequencer:
             body = CreateSessionTxn(session_id, timeout_ms, password)
             return self._propose(body, session_id, xid, now_ms)
         session = self.sessions.get(session_id)
-        if session is None or session.closing:
-            raise SessionExpiredError(f"session {session_id:#x} has expired or is closing")
+        if session is None:
+            raise SessionExpiredError(f"session {session_id:#x} has expired")
+        if session.closing:
+            # Its close is proposed but not committed: it has not expired yet as far as
+            # the ensemble knows (see ServerCore.request), so the client hears "try
+            # again", and SessionExpired once the close commits.
+            raise ConnectionLossError(f"session {session_id:#x} is closing; try again")
         self.sessions.touch(session_id, now_ms)
         if op != OpCode.SYNC:
             done = self.results.get(session_id, xid)

@@ -382,14 +382,6 @@ def test_expired_session_cannot_be_resumed(d):
     assert d.closed == [3]
 
 
-def test_requests_of_an_expiring_session_are_refused(d):
-    d.connect(1, timeout_ms=2 * TICK)
-    d.now += 10 * TICK
-    d.core.tick(d.now)  # the close txn is proposed, not yet applied
-    reply = d.call(1, OpCode.GET_DATA, {"path": "/"})
-    assert reply[2] == SessionExpiredError.code
-
-
 def test_close_session_deletes_ephemerals_at_once(two):
     d = two
     ok(d.create(1, "/e", b"", CreateMode.EPHEMERAL))
