@@ -35,7 +35,17 @@ def build_parser() -> argparse.ArgumentParser:
         "0 picks a free one)",
     )
     parser.add_argument("--data-dir", type=Path, help="where data is kept (default ./coord-data)")
-    parser.add_argument("--tick-ms", type=int, help="the tick; session timeouts are 2-20 ticks")
+    parser.add_argument("--tick-ms", type=int, help="the tick (standalone: 2000 ms)")
+    parser.add_argument(
+        "--min-session-timeout-ms",
+        type=int,
+        help="the shortest session timeout a client may have (default 2 ticks)",
+    )
+    parser.add_argument(
+        "--max-session-timeout-ms",
+        type=int,
+        help="the longest session timeout a client may have (default 40000, or 20 ticks)",
+    )
     parser.add_argument(
         "--no-fsync",
         dest="fsync",
@@ -95,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
                 "zk_port": args.zk_port,
                 "data_dir": args.data_dir,
                 "tick_ms": args.tick_ms,
+                "min_session_timeout_ms": args.min_session_timeout_ms,
+                "max_session_timeout_ms": args.max_session_timeout_ms,
                 "fsync": args.fsync,
                 "snapshot_every": args.snapshot_every,
                 "truncate_corrupt_log": args.truncate_corrupt_log,

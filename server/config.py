@@ -147,8 +147,12 @@ class ServerConfig(BaseModel):
     data_dir: Path = Path("coord-data")
     server_id: int = Field(default=1, ge=1, le=255)
     tick_ms: int = Field(default=2000, ge=1)
-    min_session_timeout_ms: int = Field(default=0, ge=0, description="0: 2 x tick")
-    max_session_timeout_ms: int = Field(default=0, ge=0, description="0: 20 x tick")
+    min_session_timeout_ms: int = Field(
+        default=0, ge=0, description="ZooKeeper's minSessionTimeout; 0: 2 x tick"
+    )
+    max_session_timeout_ms: int = Field(
+        default=0, ge=0, description="ZooKeeper's maxSessionTimeout; 0: 40 s (or 20 x tick)"
+    )
     max_client_connections: int = Field(
         default=60, ge=0, description="per client IP address; 0: no limit"
     )
@@ -211,6 +215,15 @@ class ServerConfig(BaseModel):
     def _ports_differ(self) -> ServerConfig:
         if self.zk_port is not None and self.zk_port != 0 and self.zk_port == self.port:
             raise ValueError(f"zk_port and port are both {self.port}; they must differ")
+        return self
+
+    @model_validator(mode="after")
+    def _session_bounds_in_order(self) -> ServerConfig:
+        low, high = self.min_session_timeout_ms, self.max_session_timeout_ms
+        if low and high and low > high:
+            raise ValueError(
+                f"min_session_timeout_ms ({low}) is above max_session_timeout_ms ({high})"
+            )
         return self
 
 

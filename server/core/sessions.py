@@ -23,6 +23,23 @@ class Session:
     """A close or expiry txn is pending: no new requests are accepted."""
 
 
+DEFAULT_MAX_TIMEOUT_MS = 40_000
+"""The ceiling when none is configured: ZooKeeper's default (20 ticks of its 2 s tick),
+whatever the tick, so a GC or VM pause of seconds does not cost a client its session.
+An ensemble's tick is short (elections are timed in ticks); the ceiling need not be."""
+
+
+def default_timeouts(
+    tick_ms: int, min_timeout_ms: int = 0, max_timeout_ms: int = 0
+) -> tuple[int, int]:
+    """The negotiation bounds (0: the default): min 2 ticks, max 40 s or 20 ticks if longer."""
+    low = min_timeout_ms or 2 * tick_ms
+    high = max_timeout_ms or max(DEFAULT_MAX_TIMEOUT_MS, 20 * tick_ms, low)
+    if low > high:
+        raise ValueError(f"min session timeout {low} ms is above the max, {high} ms")
+    return low, high
+
+
 class SessionTracker:
     """Tracks the live sessions' deadlines and reports the expired ones."""
 
@@ -30,13 +47,14 @@ class SessionTracker:
         if tick_ms <= 0:
             raise ValueError(f"tick must be positive, got {tick_ms} ms")
         self.tick_ms = tick_ms
-        self.min_timeout_ms = min_timeout_ms or 2 * tick_ms
-        self.max_timeout_ms = max_timeout_ms or 20 * tick_ms
+        self.min_timeout_ms, self.max_timeout_ms = default_timeouts(
+            tick_ms, min_timeout_ms, max_timeout_ms
+        )
         self.sessions: dict[int, Session] = {}
         self._buckets: dict[int, set[int]] = {}
 
     def negotiate(self, requested_ms: int) -> int:
-        """Clamp a requested timeout into [min, max] (2x and 20x the tick by default)."""
+        """Clamp a requested timeout into [min, max] (see `default_timeouts`)."""
         return max(self.min_timeout_ms, min(self.max_timeout_ms, requested_ms))
 
     def _bucket(self, time_ms: int) -> int:

@@ -22,13 +22,30 @@ def st():
         (2 * TICK - 1, 2 * TICK),
         (2 * TICK, 2 * TICK),
         (777, 777),
-        (20 * TICK, 20 * TICK),
-        (20 * TICK + 1, 20 * TICK),
-        (10**9, 20 * TICK),
+        (20 * TICK + 1, 20 * TICK + 1),
+        (40_000, 40_000),
+        (40_001, 40_000),
+        (10**9, 40_000),
     ],
 )
-def test_negotiation_clamps_to_2x_and_20x_the_tick(st, requested, negotiated):
+def test_negotiation_clamps_to_2_ticks_and_zookeepers_40_seconds(st, requested, negotiated):
+    """The ceiling does not follow a short election tick: ZooKeeper's default 40 s holds."""
     assert st.negotiate(requested) == negotiated
+
+
+def test_with_a_long_tick_the_ceiling_is_20_ticks_as_in_zookeeper():
+    st = SessionTracker(5_000)
+    assert (st.negotiate(1), st.negotiate(10**9)) == (10_000, 100_000)
+
+
+def test_a_minimum_above_the_default_ceiling_raises_the_ceiling_with_it():
+    st = SessionTracker(TICK, min_timeout_ms=60_000)
+    assert st.negotiate(1) == st.negotiate(10**9) == 60_000
+
+
+def test_bounds_out_of_order_are_refused():
+    with pytest.raises(ValueError, match="above the max"):
+        SessionTracker(TICK, min_timeout_ms=5_000, max_timeout_ms=1_000)
 
 
 def test_explicit_bounds_replace_the_defaults():
