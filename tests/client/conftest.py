@@ -6,6 +6,11 @@ ping and backoff happens in virtual time. Each connection gets a pump task
 that answers the handshake and PINGs by itself (so a test that is busy
 elsewhere does not make the client think the server died) and queues every
 other frame for the test to `expect()`.
+
+What it sends is built as the server builds it: typed outputs
+(coord.server.core.output) through the native codec's `to_wire`, so a test
+replies `Created(path, stat)` or fails a request with a KeeperError rather
+than spelling out a wire list (a raw result still passes through unchanged).
 """
 
 from __future__ import annotations
@@ -17,8 +22,19 @@ import pytest
 import trio
 import trio.testing
 
+from coord.errors import KeeperError
 from coord.framing import NEED_DATA, FrameDecoder, encode_frames
-from coord.messages import NOTICE_XID, PING_XID, PROTOCOL_VERSION, WATCH_XID, OpCode
+from coord.messages import PING_XID, EventType, OpCode, WatchedEvent
+from coord.server.core.output import (
+    ClientOutput,
+    Connected,
+    ConnectRefused,
+    ErrorReply,
+    Notice,
+    Reply,
+    Result,
+)
+from coord.server.native.codec import result_to_wire, to_wire
 
 STAT = [5, 6, 1000, 2000, 1, 0, 0, 0, 3, 0, 5]
 
@@ -86,37 +102,39 @@ class FakeConn:
             assert isinstance(frame, dict), frame
             self.connect_request = frame
             error = self.server.handshake_errors.pop(0) if self.server.handshake_errors else 0
-            await self.send(
-                {
-                    "protocol_version": PROTOCOL_VERSION,
-                    "timeout_ms": self.server.timeout_ms,
-                    "session_id": self.server.session_id,
-                    "password": self.server.password,
-                    "zxid": self.zxid,
-                    "error": error,
-                    "message": "refused" if error else "",
-                }
+            server = self.server
+            answer: ClientOutput = Connected(
+                server.session_id, server.timeout_ms, server.password, self.zxid, server_id=1
             )
+            if error:
+                refusal = KeeperError.from_wire(error, {"message": "refused"})
+                answer = ConnectRefused(self.zxid, 1, refusal)
+            await self.output(answer)
             self.handshake_done.set()
             if error:
                 await self.close()
             return
-        if frame[0] == PING_XID:
+        xid, op, _body = frame
+        if xid == PING_XID:
             self.pings += 1
             if self.answer_pings:
-                await self.send([PING_XID, self.zxid, 0, None])
+                await self.output(Reply(PING_XID, self.zxid))
             return
-        if frame[1] == OpCode.CLOSE_SESSION:
+        if op == OpCode.CLOSE_SESSION:
             self.session_closed = True
-            await self.reply(frame[0])
+            await self.reply(xid)
             await self.close()
             return
         await self._frames_in.send(frame)
 
     async def send(self, *frames: Any) -> None:
-        """Write frames in one chunk, as one send_all."""
+        """Write frames (msgpack values) in one chunk, as one send_all."""
         async with self._send_lock:
             await self.stream.send_all(encode_frames(list(frames)))
+
+    async def output(self, *outputs: ClientOutput) -> None:
+        """Write typed frames in one chunk, encoded as the server encodes them."""
+        await self.send(*(to_wire(output) for output in outputs))
 
     async def expect(self, op: OpCode) -> tuple[int, dict[str, Any]]:
         """The next request (pings aside); asserts its op. Returns (xid, body)."""
@@ -125,22 +143,35 @@ class FakeConn:
         return xid, body
 
     async def reply(
-        self, xid: int, result: Any = None, *, zxid: int | None = None, err: int = 0
+        self, xid: int, result: Result | Any = None, *, zxid: int | None = None, err: int = 0
     ) -> None:
+        """Answer `xid` with `result` (a typed result or its wire form), or with error `err`
+        (then `result` is the error's details)."""
         if zxid is not None:
             self.zxid = max(self.zxid, zxid)
-        await self.send([xid, self.zxid if zxid is None else zxid, err, result])
+        at = self.zxid if zxid is None else zxid
+        if err:
+            await self.output(ErrorReply(xid, at, KeeperError.from_wire(err, result)))
+        else:
+            await self.send([xid, at, 0, result_to_wire(result)])
+
+    async def fail(self, xid: int, error: KeeperError, *, zxid: int | None = None) -> None:
+        """Answer `xid` with `error`."""
+        if zxid is not None:
+            self.zxid = max(self.zxid, zxid)
+        await self.output(ErrorReply(xid, self.zxid if zxid is None else zxid, error))
 
     async def event(self, type_: int, path: str, zxid: int) -> None:
         self.zxid = max(self.zxid, zxid)
         await self.send(self.event_frame(type_, path, zxid))
 
     @staticmethod
-    def event_frame(type_: int, path: str, zxid: int) -> list[Any]:
-        return [WATCH_XID, zxid, 0, {"type": int(type_), "path": path}]
+    def event_frame(type_: int, path: str, zxid: int) -> Any:
+        """A watch event's wire frame (to send together with others)."""
+        return to_wire(WatchedEvent(EventType(type_), path, zxid))
 
     async def notice(self, err: int, message: str = "bye") -> None:
-        await self.send([NOTICE_XID, self.zxid, err, {"message": message}])
+        await self.output(Notice(self.zxid, KeeperError.from_wire(err, {"message": message})))
 
     async def close(self) -> None:
         await trio.aclose_forcefully(self.stream)

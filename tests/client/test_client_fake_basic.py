@@ -17,6 +17,7 @@ from coord.client import (
 from coord.errors import NodeExistsError
 from coord.framing import MAX_FRAME_SIZE
 from coord.messages import PROTOCOL_VERSION, CreateMode, OpCode
+from coord.server.core.output import Children, Created, Reply
 
 
 def make_client(fake, **kwargs) -> Client:
@@ -50,14 +51,14 @@ async def test_create_get_and_error_reply(fake, autojump_clock, stat):
         box = fake.spawn(zk.create, "/a/b-", b"v", ephemeral=True, sequential=True)
         xid, body = await conn.expect(OpCode.CREATE)
         assert body == {"path": "/a/b-", "data": b"v", "mode": int(CreateMode.EPHEMERAL_SEQUENTIAL)}
-        await conn.reply(xid, ["/a/b-0000000001", stat], zxid=120)
+        await conn.reply(xid, Created("/a/b-0000000001", Stat(*stat)), zxid=120)
         assert await box.get() == "/a/b-0000000001"
         assert zk.last_zxid == 120
 
         box = fake.spawn(zk.get, "/missing")
         xid, body = await conn.expect(OpCode.GET_DATA)
         assert body == {"path": "/missing", "watch": False}
-        await conn.reply(xid, {"message": "no node /missing", "path": "/missing"}, err=-101)
+        await conn.fail(xid, NoNodeError("no node /missing", path="/missing"))
         error = await box.error_of()
         assert isinstance(error, NoNodeError)
         assert error.path == "/missing"
@@ -66,7 +67,7 @@ async def test_create_get_and_error_reply(fake, autojump_clock, stat):
         box = fake.spawn(zk.get_children, "/a", include_data=True)
         xid, body = await conn.expect(OpCode.GET_CHILDREN)
         assert body == {"path": "/a", "watch": False, "include_stat": True}
-        await conn.reply(xid, [["x", "y"], stat])
+        await conn.reply(xid, Children(["x", "y"], Stat(*stat)))
         assert await box.get() == (["x", "y"], Stat(*stat))
 
 
@@ -80,7 +81,7 @@ async def test_pipelined_requests_are_coalesced_and_ordered(fake, autojump_clock
         assert xids == sorted(xids) and len(set(xids)) == 3
         # All three were queued before the writer ran, so they left in one write.
         assert conn.chunks[-1] == 3
-        await conn.send(*[[xid, 130 + i, 0, stat] for i, xid in enumerate(xids)])
+        await conn.output(*[Reply(xid, 130 + i, Stat(*stat)) for i, xid in enumerate(xids)])
         for box in boxes:
             assert await box.get() == Stat(*stat)
         assert zk.last_zxid == 132
@@ -109,7 +110,7 @@ async def test_local_validation_sends_nothing(fake, autojump_clock):
         box = fake.spawn(zk._request, OpCode.GET_DATA, {"path": "no-slash", "watch": False})
         xid, body = await conn.expect(OpCode.GET_DATA)
         assert body["path"] == "no-slash"
-        await conn.reply(xid, {"message": "bad path", "path": "no-slash"}, err=-201)
+        await conn.fail(xid, InvalidPathError("bad path", path="no-slash"))
         assert isinstance(await box.error_of(), InvalidPathError)
 
 
@@ -118,17 +119,17 @@ async def test_makepath_creates_missing_parents_in_one_pipeline(fake, autojump_c
         conn = await fake.accept()
         box = fake.spawn(zk.create, "/a/b/c", b"v", makepath=True, include_data=True)
         xid, _ = await conn.expect(OpCode.CREATE)
-        await conn.reply(xid, {"message": "no parent"}, err=-101)
-        exists = [await conn.expect(OpCode.EXISTS) for _ in range(2)]
-        assert [body["path"] for _, body in exists] == ["/a", "/a/b"]
-        await conn.reply(exists[0][0], stat)
-        await conn.reply(exists[1][0], None)
+        await conn.fail(xid, NoNodeError("no parent"))
+        (a_xid, a_body), (ab_xid, ab_body) = [await conn.expect(OpCode.EXISTS) for _ in range(2)]
+        assert [a_body["path"], ab_body["path"]] == ["/a", "/a/b"]
+        await conn.reply(a_xid, Stat(*stat))
+        await conn.reply(ab_xid, None)
         xid, body = await conn.expect(OpCode.CREATE)
         assert body == {"path": "/a/b", "data": b"", "mode": 0}
-        await conn.reply(xid, {"message": "raced"}, err=NodeExistsError.code)
+        await conn.fail(xid, NodeExistsError("raced"))
         xid, body = await conn.expect(OpCode.CREATE)
         assert body["path"] == "/a/b/c"
-        await conn.reply(xid, ["/a/b/c", stat])
+        await conn.reply(xid, Created("/a/b/c", Stat(*stat)))
         assert await box.get() == ("/a/b/c", Stat(*stat))
 
 
@@ -138,14 +139,16 @@ async def test_recursive_delete_reads_levels_then_deletes_deepest_first(fake, au
         box = fake.spawn(zk.delete, "/r", recursive=True)
         xid, body = await conn.expect(OpCode.GET_CHILDREN)
         assert body["path"] == "/r"
-        await conn.reply(xid, [["a", "b"], None])
-        level = [await conn.expect(OpCode.GET_CHILDREN) for _ in range(2)]
-        assert [b["path"] for _, b in level] == ["/r/a", "/r/b"]
-        await conn.reply(level[0][0], [["x"], None])
-        await conn.reply(level[1][0], {"message": "gone"}, err=NoNodeError.code)
+        await conn.reply(xid, Children(["a", "b"], None))
+        (a_xid, a_body), (b_xid, b_body) = [
+            await conn.expect(OpCode.GET_CHILDREN) for _ in range(2)
+        ]
+        assert [a_body["path"], b_body["path"]] == ["/r/a", "/r/b"]
+        await conn.reply(a_xid, Children(["x"], None))
+        await conn.fail(b_xid, NoNodeError("gone"))
         xid, body = await conn.expect(OpCode.GET_CHILDREN)
         assert body["path"] == "/r/a/x"
-        await conn.reply(xid, [[], None])
+        await conn.reply(xid, Children([], None))
         deletes = [await conn.expect(OpCode.DELETE) for _ in range(3)]
         assert [b["path"] for _, b in deletes] == ["/r/a/x", "/r/a", "/r"]
         for xid, _ in deletes:

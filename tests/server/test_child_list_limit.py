@@ -13,10 +13,12 @@ import trio
 
 from coord.client import Client
 from coord.client.cli import run
-from coord.errors import ChildListTooLargeError
-from coord.framing import MAX_FRAME_SIZE, encode_frame
+from coord.errors import ChildListTooLargeError, RolledBackError
+from coord.framing import MAX_FRAME_SIZE
 from coord.messages import OpCode
+from coord.server.core.output import Reply
 from coord.server.core.prep import MAX_CHILD_LIST_BYTES
+from coord.server.native.codec import send
 from tests.conftest import RunningServer
 from tests.server.coredriver import Driver, error_of, ok
 
@@ -42,8 +44,8 @@ def test_the_create_past_the_bound_is_refused_and_the_list_fits_a_frame() -> Non
     # The largest allowed list goes through the real framing (the Driver decodes it).
     for include_stat in (False, True):
         reply = d.call(1, OpCode.GET_CHILDREN, {"path": "/p", "include_stat": include_stat})
-        ok(reply)
-        assert len(encode_frame(reply)) <= MAX_FRAME_SIZE
+        assert len(ok(reply).names) == ALLOWED
+        assert len(send(reply)) <= MAX_FRAME_SIZE
     # A delete makes room again; a short name may fit where a long one does not.
     ok(d.call(1, OpCode.DELETE, {"path": f"/p/{_name(0)}"}))
     ok(d.create(1, f"/p/{_name(ALLOWED)}"))
@@ -58,9 +60,9 @@ def test_pipelined_creates_are_counted_against_the_pending_state() -> None:
     ok(d.create(1, "/p"))
     xids = [d.send(1, OpCode.CREATE, {"path": f"/p/{_name(i)}", "data": b""}) for i in range(300)]
     d.run()
-    codes = [d.reply(1, xid)[2] for xid in xids]
-    assert codes.count(0) == ALLOWED
-    assert set(codes[ALLOWED:]) == {ChildListTooLargeError.code}
+    replies = [d.reply(1, xid) for xid in xids]
+    assert all(isinstance(reply, Reply) for reply in replies[:ALLOWED])
+    assert {type(error_of(reply)) for reply in replies[ALLOWED:]} == {ChildListTooLargeError}
 
 
 def test_a_multi_over_the_bound_fails_whole() -> None:
@@ -74,8 +76,9 @@ def test_a_multi_over_the_bound_fails_whole() -> None:
         [OpCode.CREATE, {"path": f"/p/{_name(ALLOWED + 1)}", "data": b""}],
     ]
     results = ok(d.call(1, OpCode.MULTI, {"ops": ops}))
-    assert [code for code, _ in results] == [-203, ChildListTooLargeError.code]  # rolled back
-    names, _ = ok(d.call(1, OpCode.GET_CHILDREN, {"path": "/p"}))
+    errors = [type(outcome.error) for outcome in results.outcomes]
+    assert errors == [RolledBackError, ChildListTooLargeError]
+    names = ok(d.call(1, OpCode.GET_CHILDREN, {"path": "/p"})).names
     assert len(names) == ALLOWED - 1
 
 

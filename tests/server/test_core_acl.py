@@ -24,6 +24,7 @@ from coord.errors import (
     AuthFailedError,
     BadVersionError,
     InvalidACLError,
+    KeeperError,
     MarshallingError,
     NoAuthError,
     RolledBackError,
@@ -34,15 +35,21 @@ from coord.messages import (
     EventType,
     OpCode,
     parse_connect,
-    stat_from_wire,
 )
 from coord.server.core.acls import AclList
 from coord.server.core.identity import ConnectionIdentity
+from coord.server.core.output import ErrorReply, MultiResults, Reply, Result
 from coord.server.storage.codec import decode_txn, encode_txn
 from tests.server.coredriver import Driver, error_of, ok
 
 ALICE = ("digest", b"alice:secret")
 ALICE_ALL = acl_to_wire([make_digest_acl("alice", "secret", all=True)])
+
+
+def _errors(results: Result) -> list[type[KeeperError] | None]:
+    """Each op's error type in a multi's results (None: the op succeeded)."""
+    assert isinstance(results, MultiResults), results
+    return [None if o.error is None else type(o.error) for o in results.outcomes]
 
 
 def _alice_and_stranger(**config: Any) -> Driver:
@@ -52,7 +59,7 @@ def _alice_and_stranger(**config: Any) -> Driver:
     return d
 
 
-def _no_auth(reply: list[Any], *, node: str, perm: str) -> str:
+def _no_auth(reply: Reply | ErrorReply, *, node: str, perm: str) -> str:
     """Assert `reply` is NoAuth naming `node` and `perm`; return its message."""
     error = error_of(reply)
     assert isinstance(error, NoAuthError), error
@@ -79,10 +86,10 @@ def test_a_digest_acl_keeps_everyone_else_out_of_every_op() -> None:
     # exists needs no permission, as in ZooKeeper
     assert ok(d.exists(2, "/app")) is not None
     # and alice can do all of it
-    assert ok(d.get(1, "/app"))[0] == b"v"
+    assert ok(d.get(1, "/app")).data == b"v"
     ok(d.call(1, OpCode.SET_DATA, set_body))
     ok(d.call(1, OpCode.DELETE, delete_body))
-    assert stat_from_wire(ok(d.call(1, OpCode.SET_ACL, acl_body))).aversion == 1
+    assert ok(d.call(1, OpCode.SET_ACL, acl_body)).aversion == 1
 
 
 def test_a_wrong_password_is_a_different_id_and_gets_no_access() -> None:
@@ -98,7 +105,7 @@ def test_add_auth_takes_effect_for_the_requests_after_it() -> None:
     ok(d.create(1, "/app", acl=ALICE_ALL))
     _no_auth(d.get(2, "/app"), node="/app", perm="READ")
     assert ok(d.call(2, OpCode.AUTH, {"scheme": "digest", "credential": b"alice:secret"})) is None
-    assert ok(d.get(2, "/app"))[0] == b""
+    assert ok(d.get(2, "/app")).data == b""
 
 
 @pytest.mark.parametrize(
@@ -122,23 +129,24 @@ def test_a_bad_add_auth_is_auth_failed_and_the_connection_stays(
 
 def test_connect_time_auth_applies_before_the_session_and_a_bad_one_refuses_it() -> None:
     d = Driver()
-    response = d.connect(1, auth=[("nope", b"x")])
-    assert response is not None and response["error"] == AuthFailedError.code
+    refused = d.refused(1, auth=[("nope", b"x")])
+    assert isinstance(refused.error, AuthFailedError)
     assert 1 in d.closed
     d.connect(2, auth=[ALICE])
     ok(d.create(2, "/mine", acl=acl_to_wire(CREATOR_ALL_ACL)))
     # the session resumed on a new connection with the same auth keeps its access
-    resumed = d.connect(3, session_id=d.session_of[2], password=b"p" * 16, auth=[ALICE], run=True)
-    assert resumed is not None and resumed.get("error", 0) == 0
-    assert ok(d.get(3, "/mine"))[0] == b""
+    resumed = d.hello(3, session_id=d.session_of[2], password=b"p" * 16, auth=[ALICE])
+    assert resumed.session_id == d.session_of[2]
+    assert ok(d.get(3, "/mine")).data == b""
 
 
 def test_the_auth_scheme_stands_for_the_creators_ids_and_needs_one() -> None:
     d = _alice_and_stranger()
     ok(d.create(1, "/mine", acl=acl_to_wire(CREATOR_ALL_ACL)))
     alice_id = digest_credential(b"alice:secret")
-    acl, _ = ok(d.call(1, OpCode.GET_ACL, {"path": "/mine"}))
-    assert acl == [[31, "digest", alice_id]]
+    assert ok(d.call(1, OpCode.GET_ACL, {"path": "/mine"})).acl == (
+        make_acl("digest", alice_id, all=True),
+    )
     error = error_of(d.create(2, "/nobody", acl=acl_to_wire(CREATOR_ALL_ACL)))
     assert isinstance(error, InvalidACLError) and "add_auth" in error.message
 
@@ -169,10 +177,12 @@ def test_get_acl_hides_digest_hashes_from_readers_without_admin() -> None:
     d = _alice_and_stranger()
     acl = [make_digest_acl("alice", "secret", all=True), make_acl("world", "anyone", read=True)]
     ok(d.create(1, "/shown", acl=acl_to_wire(acl)))
-    full, _ = ok(d.call(1, OpCode.GET_ACL, {"path": "/shown"}))
-    assert full == acl_to_wire(acl)
-    redacted, _ = ok(d.call(2, OpCode.GET_ACL, {"path": "/shown"}))
-    assert redacted == [[31, "digest", "alice:x"], [1, "world", "anyone"]]
+    assert ok(d.call(1, OpCode.GET_ACL, {"path": "/shown"})).acl == tuple(acl)
+    redacted = ok(d.call(2, OpCode.GET_ACL, {"path": "/shown"})).acl
+    assert redacted == (
+        make_acl("digest", "alice:x", all=True),
+        make_acl("world", "anyone", read=True),
+    )
 
 
 def test_set_acl_checks_the_aversion_and_counts_it() -> None:
@@ -181,12 +191,12 @@ def test_set_acl_checks_the_aversion_and_counts_it() -> None:
     ok(d.create(1, "/n"))
     read_admin = [[int(Perm.READ | Perm.ADMIN), "world", "anyone"]]
     first = {"path": "/n", "acl": read_admin, "version": 0}
-    assert stat_from_wire(ok(d.call(1, OpCode.SET_ACL, first))).aversion == 1
+    assert ok(d.call(1, OpCode.SET_ACL, first)).aversion == 1
     assert isinstance(error_of(d.call(1, OpCode.SET_ACL, first)), BadVersionError)
     second = {"path": "/n", "acl": acl_to_wire(READ_ACL_UNSAFE), "version": 1}
-    assert stat_from_wire(ok(d.call(1, OpCode.SET_ACL, second))).aversion == 2
-    acl, stat = ok(d.call(1, OpCode.GET_ACL, {"path": "/n"}))
-    assert acl == acl_to_wire(READ_ACL_UNSAFE) and stat_from_wire(stat).aversion == 2
+    assert ok(d.call(1, OpCode.SET_ACL, second)).aversion == 2
+    node = ok(d.call(1, OpCode.GET_ACL, {"path": "/n"}))
+    assert node.acl == READ_ACL_UNSAFE and node.stat.aversion == 2
     # READ only now: even the creator can neither write nor change the ACL back
     _no_auth(d.call(1, OpCode.SET_DATA, {"path": "/n", "data": b"x"}), node="/n", perm="WRITE")
     _no_auth(d.call(1, OpCode.SET_ACL, {"path": "/n", "acl": read_admin}), node="/n", perm="ADMIN")
@@ -199,21 +209,19 @@ def test_every_op_in_a_multi_is_checked_and_a_refusal_rolls_all_back() -> None:
         [OpCode.CREATE, {"path": "/open"}],
         [OpCode.CHECK, {"path": "/app", "version": 0}],
     ]
-    results = ok(d.call(2, OpCode.MULTI, {"ops": ops}))
-    assert [code for code, _ in results] == [RolledBackError.code, NoAuthError.code]
+    assert _errors(ok(d.call(2, OpCode.MULTI, {"ops": ops}))) == [RolledBackError, NoAuthError]
     assert ok(d.exists(2, "/open")) is None
     # a multi may create a protected node and then (as alice) a child under it
     ops = [
         [OpCode.CREATE, {"path": "/p", "acl": ALICE_ALL}],
         [OpCode.CREATE, {"path": "/p/c"}],
     ]
-    assert [code for code, _ in ok(d.call(1, OpCode.MULTI, {"ops": ops}))] == [0, 0]
+    assert _errors(ok(d.call(1, OpCode.MULTI, {"ops": ops}))) == [None, None]
     ops = [
         [OpCode.CREATE, {"path": "/q", "acl": ALICE_ALL}],
         [OpCode.CREATE, {"path": "/q/c"}],
     ]
-    codes = [code for code, _ in ok(d.call(2, OpCode.MULTI, {"ops": ops}))]
-    assert codes == [RolledBackError.code, NoAuthError.code]
+    assert _errors(ok(d.call(2, OpCode.MULTI, {"ops": ops}))) == [RolledBackError, NoAuthError]
 
 
 def test_multi_read_ops_are_checked_one_by_one() -> None:
@@ -222,7 +230,8 @@ def test_multi_read_ops_are_checked_one_by_one() -> None:
     ok(d.create(1, "/open"))
     ops = [[OpCode.GET_DATA, {"path": "/app"}], [OpCode.GET_DATA, {"path": "/open"}]]
     results = ok(d.call(2, OpCode.MULTI_READ, {"ops": ops}))
-    assert [code for code, _ in results] == [NoAuthError.code, 0]
+    assert _errors(results) == [NoAuthError, None]
+    assert results.outcomes[1].result.data == b""
 
 
 def test_a_refused_read_sets_no_watch() -> None:
@@ -261,8 +270,8 @@ def test_ip_acls_match_the_address_and_networks() -> None:
     d.connect(2, identity=ConnectionIdentity(ip="192.168.0.7"))
     ok(d.create(1, "/lan", b"x", acl=[[31, "ip", "10.0.0.0/8"]]))
     ok(d.create(1, "/host", b"x", acl=[[31, "ip", "10.1.2.3"]]))
-    assert ok(d.get(1, "/lan"))[0] == b"x"
-    assert ok(d.get(1, "/host"))[0] == b"x"
+    assert ok(d.get(1, "/lan")).data == b"x"
+    assert ok(d.get(1, "/host")).data == b"x"
     _no_auth(d.get(2, "/lan"), node="/lan", perm="READ")
     _no_auth(d.get(2, "/host"), node="/host", perm="READ")
 
@@ -272,12 +281,13 @@ def test_x509_acls_match_the_certificate_subject() -> None:
     d.connect(1, identity=ConnectionIdentity(ip="127.0.0.1", x509="CN=alice,O=Example"))
     d.connect(2, identity=ConnectionIdentity(ip="127.0.0.1", x509="CN=bob,O=Example"))
     ok(d.create(1, "/tls", b"t", acl=[[31, "x509", "CN=alice,O=Example"]]))
-    assert ok(d.get(1, "/tls"))[0] == b"t"
+    assert ok(d.get(1, "/tls")).data == b"t"
     _no_auth(d.get(2, "/tls"), node="/tls", perm="READ")
     # CREATOR_ALL_ACL on a TLS connection means its certificate subject
     ok(d.create(2, "/bobs", acl=acl_to_wire(CREATOR_ALL_ACL)))
-    acl, _ = ok(d.call(2, OpCode.GET_ACL, {"path": "/bobs"}))
-    assert acl == [[31, "x509", "CN=bob,O=Example"]]
+    assert ok(d.call(2, OpCode.GET_ACL, {"path": "/bobs"})).acl == (
+        make_acl("x509", "CN=bob,O=Example", all=True),
+    )
     assert ok(d.call(2, OpCode.AUTH, {"scheme": "x509", "credential": b""})) is None
 
 
@@ -286,9 +296,9 @@ def test_the_super_digest_passes_every_check() -> None:
     d.connect(1, auth=[ALICE])
     d.connect(2, auth=[("digest", b"super:admin")])
     ok(d.create(1, "/app", b"a", acl=ALICE_ALL))
-    assert ok(d.get(2, "/app"))[0] == b"a"
-    acl, _ = ok(d.call(2, OpCode.GET_ACL, {"path": "/app"}))
-    assert acl == ALICE_ALL  # an admin sees the hashes
+    assert ok(d.get(2, "/app")).data == b"a"
+    acl = ok(d.call(2, OpCode.GET_ACL, {"path": "/app"})).acl
+    assert acl == (make_digest_acl("alice", "secret", all=True),)  # an admin sees the hashes
     ok(d.call(2, OpCode.DELETE, {"path": "/app"}))
 
 
@@ -297,11 +307,11 @@ def test_null_data_stays_null_and_differs_from_empty() -> None:
     d.connect(1)
     ok(d.create(1, "/null", None))
     ok(d.create(1, "/empty", b""))
-    data, stat = ok(d.get(1, "/null"))
-    assert data is None and stat_from_wire(stat).data_length == 0
-    assert ok(d.get(1, "/empty"))[0] == b""
+    node = ok(d.get(1, "/null"))
+    assert node.data is None and node.stat.data_length == 0
+    assert ok(d.get(1, "/empty")).data == b""
     ok(d.call(1, OpCode.SET_DATA, {"path": "/empty", "data": None}))
-    assert ok(d.get(1, "/empty"))[0] is None
+    assert ok(d.get(1, "/empty")).data is None
 
 
 def test_identical_acls_are_one_shared_object_in_the_tree() -> None:

@@ -55,7 +55,11 @@ async def _read_counters(hosts: str, index: int) -> list[int]:
     async with Client(hosts, session_timeout=4) as zk:
         await zk.sync(f"/w{index}")
         names = sorted(await zk.get_children(f"/w{index}"))
-        return [int((await zk.get(f"/w{index}/{name}"))[0]) for name in names]
+        counters = []
+        for name in names:
+            data, _stat = await zk.get(f"/w{index}/{name}")
+            counters.append(int(data))
+        return counters
 
 
 async def test_kill_the_leader_under_write_load(tmp_path):
@@ -128,7 +132,8 @@ async def test_a_follower_killed_and_restarted_catches_up(tmp_path):
                 for value in (b"1", b"2", b"3"):
                     await writer.set("/after", value)
                     # A linearizable read on the follower sees a write acknowledged just now.
-                    assert (await direct.get("/after", linearizable=True))[0] == value
+                    data, _stat = await direct.get("/after", linearizable=True)
+                    assert data == value
                 await writer.create(f"/fresh-{value.decode()}")
                 fresh = await direct.get_children("/", linearizable=True)
                 assert f"fresh-{value.decode()}" in fresh
@@ -185,7 +190,8 @@ async def test_a_client_whose_member_dies_keeps_its_ephemerals_and_watches(tmp_p
                 event = await events.next()
             assert event.type is EventType.CHANGED and event.path == "/watched"
             assert await zk.exists(eph) is not None
-            assert (await zk.get("/watched"))[0] == b"v2"
+            data, _stat = await zk.get("/watched")
+            assert data == b"v2"
     finally:
         await ensemble.stop_all()
 
@@ -198,7 +204,8 @@ async def test_an_observer_serves_reads_and_writes_but_does_not_vote(tmp_path):
         assert ensemble.role(4) == "observing"
         async with Client(ensemble.host(4), session_timeout=4) as observer_client:
             await observer_client.create("/via-observer", b"o")  # forwarded to the leader
-            assert (await observer_client.get("/via-observer"))[0] == b"o"
+            data, _stat = await observer_client.get("/via-observer")
+            assert data == b"o"
             # Two voters down: no quorum, even though three members (with the observer) live.
             voters = [m for m in (1, 2, 3) if m != ensemble.leader()]
             await ensemble.kill(voters[0])
@@ -210,6 +217,7 @@ async def test_an_observer_serves_reads_and_writes_but_does_not_vote(tmp_path):
         await ensemble.wait_serving(4)
         async with Client(ensemble.host(4), session_timeout=4) as again:
             await again.sync("/")
-            assert (await again.get("/via-observer"))[0] == b"o"
+            data, _stat = await again.get("/via-observer")
+            assert data == b"o"
     finally:
         await ensemble.stop_all()

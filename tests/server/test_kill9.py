@@ -19,6 +19,7 @@ from pathlib import Path
 import trio
 
 from coord.messages import CreateMode, OpCode
+from coord.server.core.output import Reply
 from tests.rawclient import RawClient
 
 CLIENTS = 4
@@ -73,7 +74,7 @@ async def _writer(
                 counter += 1
             xid, value = in_flight.pop(0)
             reply = await client.reply(xid)
-            assert reply[2] == 0, reply
+            assert isinstance(reply, Reply), reply
             acked[index] = value
             progress.ack()
     except (EOFError, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
@@ -84,12 +85,11 @@ async def _read_back(port: int) -> dict[int, list[int]]:
     client, _ = await RawClient.connect(port, timeout_ms=10_000)
     out = {}
     for index in range(CLIENTS):
-        names = (await client.call(OpCode.GET_CHILDREN, {"path": f"/c{index}"}))[3][0]
+        names = (await client.result(OpCode.GET_CHILDREN, {"path": f"/c{index}"})).names
         values = []
         for name in sorted(names):
-            values.append(
-                int((await client.call(OpCode.GET_DATA, {"path": f"/c{index}/{name}"}))[3][0])
-            )
+            node = await client.result(OpCode.GET_DATA, {"path": f"/c{index}/{name}"})
+            values.append(int(node.data))
         out[index] = values
     await client.aclose()
     return out
@@ -114,7 +114,7 @@ async def test_sigkill_under_write_load_loses_no_acknowledged_write(tmp_path):
             else:
                 setup, _ = await RawClient.connect(port)
                 for index in range(CLIENTS):
-                    assert (await setup.call(OpCode.CREATE, {"path": f"/c{index}"}))[2] == 0
+                    await setup.ok(OpCode.CREATE, {"path": f"/c{index}"})
                 await setup.aclose()
             progress = Progress(target=rng.randint(50, 1500))
             async with trio.open_nursery() as nursery:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import trio
 
-from coord.messages import WATCH_XID, CreateMode, EventType, OpCode
+from coord.messages import CreateMode, EventType, OpCode, WatchedEvent
 from coord.server.config import ServerConfig
+from coord.server.core.output import Reply
 from coord.server.runtime import StandaloneServer
 from tests.rawclient import RawClient
 
@@ -35,20 +36,21 @@ async def test_restart_brings_back_the_tree(nursery, tmp_path):
     for _ in range(5):
         await client.call(OpCode.CREATE, {"path": "/a/s-", "data": b"", "mode": mode})
     await client.call(OpCode.DELETE, {"path": "/a/s-0000000002"})
-    before = await client.call(OpCode.GET_DATA, {"path": "/a"})
+    before = await client.ok(OpCode.GET_DATA, {"path": "/a"})
     await client.aclose()
     scope.cancel()
 
     server, scope = await _run(nursery, tmp_path)
     client, _ = await RawClient.connect(server.port)
-    after = await client.call(OpCode.GET_DATA, {"path": "/a"})
-    assert after[3] == before[3]  # same data and the same stat, field by field
-    children = (await client.call(OpCode.GET_CHILDREN, {"path": "/a"}))[3][0]
+    after = await client.result(OpCode.GET_DATA, {"path": "/a"})
+    assert after == before.result  # same data and the same stat, field by field
+    assert after.data == b"2"
+    children = (await client.result(OpCode.GET_CHILDREN, {"path": "/a"})).names
     assert children == [f"s-{i:010d}" for i in (0, 1, 3, 4)]
     # The sequence counter goes on where it was, and zxids keep growing.
-    created = await client.call(OpCode.CREATE, {"path": "/a/s-", "data": b"", "mode": mode})
-    assert created[3][0] == "/a/s-0000000006"
-    assert created[1] > before[1]
+    created = await client.ok(OpCode.CREATE, {"path": "/a/s-", "data": b"", "mode": mode})
+    assert created.result.path == "/a/s-0000000006"
+    assert created.zxid > before.zxid
     await client.aclose()
     scope.cancel()
 
@@ -62,7 +64,8 @@ async def test_snapshots_during_writes_and_restart_from_snapshot_plus_log(nurser
         for i in range(400)
     ]
     for xid in xids:
-        assert (await client.reply(xid))[2] == 0
+        reply = await client.reply(xid)
+        assert isinstance(reply, Reply), reply
     await client.aclose()
     await server.wait_snapshot_idle()
     assert server.stats.snapshots >= 2
@@ -74,7 +77,7 @@ async def test_snapshots_during_writes_and_restart_from_snapshot_plus_log(nurser
     server, scope = await _run(nursery, tmp_path)
     assert server.recovered is not None and server.recovered.snapshot_zxid > 0
     client, _ = await RawClient.connect(server.port)
-    children = (await client.call(OpCode.GET_CHILDREN, {"path": "/s"}))[3][0]
+    children = (await client.result(OpCode.GET_CHILDREN, {"path": "/s"})).names
     assert sorted(children) == sorted(f"n{i}" for i in range(400))
     await client.aclose()
     scope.cancel()
@@ -96,18 +99,18 @@ async def test_sessions_across_a_restart(nursery, tmp_path):
     keeper, resumed = await RawClient.connect(
         server.port,
         timeout_ms=2000,
-        session_id=keeper_hello["session_id"],
-        password=keeper_hello["password"],
+        session_id=keeper_hello.session_id,
+        password=keeper_hello.password,
     )
-    assert resumed.get("error", 0) == 0 and resumed["session_id"] == keeper_hello["session_id"]
-    exists = await keeper.call(OpCode.EXISTS, {"path": "/gone", "watch": True})
-    if exists[3] is not None:  # the abandoned session expires one timeout after the restart
+    assert resumed.session_id == keeper_hello.session_id  # a Connected: not refused
+    exists = await keeper.result(OpCode.EXISTS, {"path": "/gone", "watch": True})
+    if exists is not None:  # the abandoned session expires one timeout after the restart
         event = await keeper.receive()
-        assert event[0] == WATCH_XID
-        assert event[3] == {"type": int(EventType.DELETED), "path": "/gone"}
-    assert (await keeper.call(OpCode.EXISTS, {"path": "/gone"}))[3] is None
-    kept = (await keeper.call(OpCode.EXISTS, {"path": "/kept"}))[3]
-    assert kept is not None and kept[7] == keeper_hello["session_id"]
+        assert isinstance(event, WatchedEvent), event
+        assert (event.type, event.path) == (EventType.DELETED, "/gone")
+    assert await keeper.result(OpCode.EXISTS, {"path": "/gone"}) is None
+    kept = await keeper.result(OpCode.EXISTS, {"path": "/kept"})
+    assert kept is not None and kept.ephemeral_owner == keeper_hello.session_id
     await keeper.aclose()
     scope.cancel()
 
@@ -119,7 +122,7 @@ async def test_a_write_resent_after_a_restart_is_not_applied_twice(nursery, tmp_
     mode = int(CreateMode.PERSISTENT_SEQUENTIAL)
     await client.send([7, OpCode.CREATE, {"path": "/job-", "data": b"", "mode": mode}])
     first = await client.reply(7)
-    assert first[2] == 0
+    assert isinstance(first, Reply), first
     await client.aclose()
     scope.cancel()
 
@@ -127,15 +130,16 @@ async def test_a_write_resent_after_a_restart_is_not_applied_twice(nursery, tmp_
     again, resumed = await RawClient.connect(
         server.port,
         timeout_ms=2000,
-        session_id=hello["session_id"],
-        password=hello["password"],
+        session_id=hello.session_id,
+        password=hello.password,
     )
-    assert resumed.get("error", 0) == 0
+    assert resumed.session_id == hello.session_id  # a Connected: not refused
     # The reply was lost, say: the client resends with the same xid.
     await again.send([7, OpCode.CREATE, {"path": "/job-", "data": b"", "mode": mode}])
     retry = await again.reply(7)
-    assert retry[2] == 0 and retry[3][0] == first[3][0] == "/job-0000000000"
-    children = (await again.call(OpCode.GET_CHILDREN, {"path": "/"}))[3][0]
+    assert isinstance(retry, Reply), retry
+    assert retry.result.path == first.result.path == "/job-0000000000"
+    children = (await again.result(OpCode.GET_CHILDREN, {"path": "/"})).names
     assert children == ["job-0000000000"]
     await again.aclose()
     scope.cancel()

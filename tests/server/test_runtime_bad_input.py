@@ -19,7 +19,8 @@ from coord.errors import (
     UnimplementedError,
 )
 from coord.framing import MAX_DATA_SIZE, MAX_FRAME_SIZE
-from coord.messages import NOTICE_XID, CreateMode, OpCode
+from coord.messages import CreateMode, OpCode
+from coord.server.core.output import ErrorReply, Notice, Reply
 from tests.rawclient import RawClient
 
 
@@ -27,16 +28,21 @@ async def _healthy(port: int) -> None:
     """A fresh client can still write and read: the server survived."""
     client, _ = await RawClient.connect(port)
     path = f"/health-{client.session_id}"
-    reply = await client.call(OpCode.CREATE, {"path": path, "data": b"ok"})
-    assert reply[2] == 0, reply
-    reply = await client.call(OpCode.GET_DATA, {"path": path})
-    assert reply[3][0] == b"ok"
+    await client.ok(OpCode.CREATE, {"path": path, "data": b"ok"})
+    assert (await client.result(OpCode.GET_DATA, {"path": path})).data == b"ok"
     await client.aclose()
 
 
-def _error(reply: list) -> KeeperError:
-    assert reply[2] != 0, f"expected an error reply, got {reply!r}"
-    return KeeperError.from_wire(reply[2], reply[3])
+def _error(reply: Reply | ErrorReply) -> KeeperError:
+    assert isinstance(reply, ErrorReply), f"expected an error reply, got {reply!r}"
+    return reply.error
+
+
+async def _notice(client: RawClient) -> KeeperError:
+    """The error of the notice the server sends before it closes the connection."""
+    notice = await client.receive()
+    assert isinstance(notice, Notice), notice
+    return notice.error
 
 
 @pytest.mark.parametrize(
@@ -64,15 +70,14 @@ async def test_invalid_paths_are_refused_with_the_rule_named(coord_server, path,
         assert isinstance(error, InvalidPathError), (op, error)
         assert fragment in error.message
     # The session goes on.
-    assert (await client.call(OpCode.EXISTS, {"path": "/"}))[2] == 0
+    await client.ok(OpCode.EXISTS, {"path": "/"})
     await client.aclose()
     await _healthy(coord_server.port)
 
 
 async def test_data_over_the_limit_names_path_limit_and_size(coord_server):
     client, _ = await RawClient.connect(coord_server.port)
-    ok = await client.call(OpCode.CREATE, {"path": "/big", "data": b"x" * MAX_DATA_SIZE})
-    assert ok[2] == 0
+    await client.ok(OpCode.CREATE, {"path": "/big", "data": b"x" * MAX_DATA_SIZE})
     error = _error(
         await client.call(OpCode.SET_DATA, {"path": "/big", "data": b"x" * (MAX_DATA_SIZE + 1)})
     )
@@ -90,13 +95,12 @@ async def test_frame_over_the_limit_closes_only_that_connection(coord_server):
     client, _ = await RawClient.connect(coord_server.port)
     # Declare a frame one byte over the limit; the server must not wait for the body.
     await client.send_raw(struct.pack(">I", MAX_FRAME_SIZE + 1) + b"\x90")
-    notice = await client.receive()
-    assert notice[0] == NOTICE_XID
-    assert notice[2] == MarshallingError.code
-    assert "over the limit" in notice[3]["message"]
+    error = await _notice(client)
+    assert isinstance(error, MarshallingError)
+    assert "over the limit" in error.message
     with pytest.raises(EOFError):
-        await client.receive()
-    assert (await bystander.call(OpCode.EXISTS, {"path": "/"}))[2] == 0
+        await client.receive_frame()
+    await bystander.ok(OpCode.EXISTS, {"path": "/"})
     await bystander.aclose()
     await _healthy(coord_server.port)
 
@@ -114,10 +118,9 @@ async def test_frame_over_the_limit_closes_only_that_connection(coord_server):
 async def test_undecodable_or_misshapen_frames_get_a_notice_and_a_close(coord_server, payload):
     client, _ = await RawClient.connect(coord_server.port)
     await client.send_raw(struct.pack(">I", len(payload)) + payload)
-    notice = await client.receive()
-    assert notice[0] == NOTICE_XID and notice[2] == MarshallingError.code
+    assert isinstance(await _notice(client), MarshallingError)
     with pytest.raises(EOFError):
-        await client.receive()
+        await client.receive_frame()
     await _healthy(coord_server.port)
 
 
@@ -126,7 +129,7 @@ async def test_unknown_op_is_unimplemented_and_the_session_goes_on(coord_server)
     error = _error(await client.call(999, {"path": "/"}))
     assert isinstance(error, UnimplementedError)
     assert error.actual == 999
-    assert (await client.call(OpCode.EXISTS, {"path": "/"}))[2] == 0
+    await client.ok(OpCode.EXISTS, {"path": "/"})
     await client.aclose()
 
 
@@ -137,7 +140,7 @@ async def test_body_with_wrong_types_is_a_marshalling_error(coord_server):
     assert "data" in error.message
     error = _error(await client.call(OpCode.GET_DATA, {"path": "/x", "surprise": 1}))
     assert isinstance(error, MarshallingError)
-    assert (await client.call(OpCode.CREATE, {"path": "/x", "data": b""}))[2] == 0
+    await client.ok(OpCode.CREATE, {"path": "/x", "data": b""})
     await client.aclose()
 
 
@@ -173,8 +176,7 @@ async def test_handshake_that_is_not_a_connect_request(coord_server):
     stream = await trio.open_tcp_stream("127.0.0.1", coord_server.port)
     client = RawClient(stream)
     await client.send({"hello": "there"})
-    notice = await client.receive()
-    assert notice[0] == NOTICE_XID and notice[2] == MarshallingError.code
+    assert isinstance(await _notice(client), MarshallingError)
     await client.aclose()
     await _healthy(coord_server.port)
 
@@ -183,15 +185,14 @@ async def test_client_vanishing_mid_request_loses_nothing_acknowledged(coord_ser
     client, _ = await RawClient.connect(coord_server.port)
     acked = []
     for i in range(20):
-        reply = await client.call(OpCode.CREATE, {"path": f"/acked-{i}", "data": b"v"})
-        assert reply[2] == 0
-        acked.append(reply[3][0])
+        created = await client.result(OpCode.CREATE, {"path": f"/acked-{i}", "data": b"v"})
+        acked.append(created.path)
     # Pipeline more writes, then vanish without reading the replies.
     for i in range(50):
         await client.submit(OpCode.CREATE, {"path": f"/inflight-{i}", "data": b"v"})
     await client.aclose()
     reader, _ = await RawClient.connect(coord_server.port)
     for path in acked:
-        assert (await reader.call(OpCode.EXISTS, {"path": path}))[3] is not None, path
+        assert await reader.result(OpCode.EXISTS, {"path": path}) is not None, path
     await reader.aclose()
     await _healthy(coord_server.port)

@@ -34,7 +34,7 @@ async def test_envi_conf_mntr_cons_wchs(zk_server: RunningServer) -> None:
     assert "python.version=" in envi
     conf = await four_letter_word(port, "conf")
     assert f"clientPort={port}\n" in conf and "tickTime=100\n" in conf
-    assert "minSessionTimeout=200\n" in conf and "maxSessionTimeout=2000\n" in conf
+    assert "minSessionTimeout=200\n" in conf and "maxSessionTimeout=40000\n" in conf
     client, _ = await RawZk.connect(port)
     await client.call(ZkOp.CREATE, jute.CreateRequest("/w", b"", OPEN_ACL, 0))
     await client.call(ZkOp.GET_DATA, PathWatchRequest("/w", True))
