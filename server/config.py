@@ -80,6 +80,26 @@ class EnsembleSpec(BaseModel):
     peer_handshake_timeout_ms: int = Field(
         default=5000, ge=1, description="time a peer connection has to authenticate"
     )
+    peer_heartbeat_ms: int = Field(
+        default=100, ge=1, description="an idle peer link sends a heartbeat this often"
+    )
+    peer_silence_ms: int = Field(
+        default=600,
+        ge=2,
+        description=(
+            "a peer link that reads nothing (or cannot send) for this long is dropped and "
+            "reconnected, instead of waiting out TCP's retransmission backoff"
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _heartbeat_within_silence(self) -> EnsembleSpec:
+        if self.peer_heartbeat_ms * 2 > self.peer_silence_ms:
+            raise ValueError(
+                f"peer_silence_ms ({self.peer_silence_ms}) must be at least twice "
+                f"peer_heartbeat_ms ({self.peer_heartbeat_ms})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_secret(self) -> EnsembleSpec:

@@ -21,6 +21,17 @@ for a member that cannot be reached is dropped once its bounded queue is full,
 a connection that breaks loses what was in flight, and the broadcast recovers
 (a follower that sees a gap asks to be synced again). Per connection, order
 is kept (TCP), so a leader's Sync, NewLeader and Proposals arrive in order.
+
+Silence. A link must notice a peer that went away without a word (a cut
+cable, a firewall, a paused process) in well under a second, and come back as
+fast when the peer does, or a healed member waits out TCP's retransmission
+backoff (seconds, doubling). So an idle link sends a heartbeat frame every
+`peer_heartbeat_ms`; a reader that gets nothing for `peer_silence_ms` drops
+the connection; a writer's socket gives up on data unacknowledged for as long
+(TCP_USER_TIMEOUT), and a connect attempt has as long to succeed; reconnects
+back off from 50 ms to at most 250 ms. A member's newer connection replaces
+its older one, so a peer that reconnected never leaves a dead link holding a
+place under `max_peer_connections`.
 """
 
 from __future__ import annotations
@@ -34,7 +45,7 @@ from typing import Protocol
 import trio
 
 from coord.errors import ProtocolError
-from coord.framing import NEED_DATA, FrameDecoder
+from coord.framing import NEED_DATA, FrameDecoder, encode_frame
 from coord.server.config import ConfigError, EnsembleSpec
 from coord.server.runtime.peer_auth import HandshakeError, accept_handshake, connect_handshake
 from coord.server.runtime.tls import peer_contexts
@@ -60,6 +71,8 @@ PEER_MAX_MESSAGE = 1024 * 1024 * 1024
 """The default budget for fragments (EnsembleSpec.peer_max_message_bytes)."""
 RETRY_MIN = 0.05
 RETRY_MAX = 0.25
+HEARTBEAT = encode_frame(None)
+"""The frame an idle link sends: msgpack nil, which no peer message is (they are lists)."""
 
 Deliver = Callable[[int, WireMessage], None]
 """How a transport hands a received message to its member: deliver(sender, message)."""
@@ -94,6 +107,8 @@ class PeerStream:
         """Every whole message buffered; raises PeerDecodeError or ProtocolError on bad input."""
         out: list[WireMessage] = []
         while (frame := self._frames.next_frame()) is not NEED_DATA:
+            if frame is None:
+                continue  # a heartbeat
             value = self._fragments.add(frame)
             if value is not None:
                 out.append(decode_message(value, self._members))
@@ -139,6 +154,12 @@ class PeerNetwork:
         self._allowed: frozenset[str] | None = None
         self._tls = None if spec.tls is None else peer_contexts(spec.tls)
         """(accepting, connecting) SSL contexts when the config has [tls]."""
+        self._heartbeat = spec.peer_heartbeat_ms / 1000.0
+        self._silence = spec.peer_silence_ms / 1000.0
+        self._links_from: dict[int, trio.CancelScope] = {}
+        """The reading task of each member's current inbound connection."""
+        self.silent_links = 0
+        """Connections dropped because the other side went silent."""
 
     async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         me = self.spec.get(self.my_id)
@@ -183,16 +204,20 @@ class PeerNetwork:
 
     async def _outbound(self, peer_id: int) -> None:
         member = self.spec.get(peer_id)
-        receive = self._receivers[peer_id]
         delay = RETRY_MIN
         while True:
-            try:
-                stream = await trio.open_tcp_stream(member.host, member.peer_port)
-            except OSError:
+            stream: trio.SocketStream | None = None
+            with trio.move_on_after(self._silence):
+                try:
+                    stream = await trio.open_tcp_stream(member.host, member.peer_port)
+                except OSError:
+                    pass
+            if stream is None:
                 await trio.sleep(delay)
                 delay = min(RETRY_MAX, delay * 2)
                 continue
             delay = RETRY_MIN
+            _give_up_unacknowledged_after(stream, self._silence)
             link: trio.abc.Stream = stream
             if self._tls is not None:
                 link = trio.SSLStream(stream, self._tls[1], server_hostname=member.host)
@@ -200,22 +225,31 @@ class PeerNetwork:
                 async with link:
                     with trio.fail_after(self._timeout):
                         await connect_handshake(link, self.my_id, peer_id, self.secret)
-                    async for first in receive:
-                        chunks, size = [first], len(first)
-                        while size < COALESCE_BYTES:
-                            try:
-                                chunks.append(receive.receive_nowait())
-                            except trio.WouldBlock:
-                                break
-                            size += len(chunks[-1])
-                        self.queued_bytes[peer_id] -= size
-                        await link.send_all(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+                    await self._write(peer_id, link)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 log.debug("link to member %d broke: %s", peer_id, exc)
             except (HandshakeError, trio.TooSlowError) as exc:
                 log.warning("handshake with member %d failed: %s", peer_id, exc or "timed out")
                 await trio.sleep(RETRY_MAX)
             await trio.sleep(RETRY_MIN)
+
+    async def _write(self, peer_id: int, link: trio.abc.Stream) -> None:
+        """Send what is queued for `peer_id`, joined into large writes; a heartbeat when idle."""
+        receive = self._receivers[peer_id]
+        while True:
+            data = HEARTBEAT
+            with trio.move_on_after(self._heartbeat):
+                first = await receive.receive()
+                chunks, size = [first], len(first)
+                while size < COALESCE_BYTES:
+                    try:
+                        chunks.append(receive.receive_nowait())
+                    except trio.WouldBlock:
+                        break
+                    size += len(chunks[-1])
+                self.queued_bytes[peer_id] -= size
+                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            await link.send_all(data)
 
     async def _inbound(self, stream: trio.SocketStream) -> None:
         address = _peer_address(stream)
@@ -257,13 +291,16 @@ class PeerNetwork:
                     stream, self.my_id, self.spec, self.secret
                 )
             reader.receive_data(leftover)
-            while True:
-                for message in reader.messages():
-                    self.deliver(sender, message)
-                data = await stream.receive_some(256 * 1024)
-                if not data:
-                    return
-                reader.receive_data(data)
+            with trio.CancelScope() as replaced:
+                previous = self._links_from.get(sender)
+                if previous is not None:
+                    previous.cancel()  # the member reconnected: its old link is dead
+                self._links_from[sender] = replaced
+                try:
+                    await self._read(sender, stream, reader)
+                finally:
+                    if self._links_from.get(sender) is replaced:
+                        del self._links_from[sender]
         except trio.TooSlowError:
             self.rejected += 1
             log.warning("dropping a peer connection from %s: no handshake in time", address)
@@ -279,6 +316,36 @@ class PeerNetwork:
             log.warning("dropping a peer connection from %s: %s", who, exc)
         finally:
             reader.close()
+
+    async def _read(self, sender: int, stream: trio.abc.Stream, reader: PeerStream) -> None:
+        """Deliver `sender`'s messages until the stream ends or stays silent too long."""
+        while True:
+            for message in reader.messages():
+                self.deliver(sender, message)
+            data = None
+            with trio.move_on_after(self._silence):
+                data = await stream.receive_some(256 * 1024)
+            if data is None:
+                self.silent_links += 1
+                log.info(
+                    "member %d was silent for %.2f s: dropping its link", sender, self._silence
+                )
+                return
+            if not data:
+                return
+            reader.receive_data(data)
+
+
+def _give_up_unacknowledged_after(stream: trio.SocketStream, seconds: float) -> None:
+    """Have the kernel break the connection when sent data stays unacknowledged this long
+    (Linux's TCP_USER_TIMEOUT), instead of retransmitting for minutes; elsewhere the
+    heartbeats and the other side's read deadline still end a dead link."""
+    option = getattr(socket, "TCP_USER_TIMEOUT", None)
+    if option is not None:
+        try:
+            stream.setsockopt(socket.IPPROTO_TCP, option, int(seconds * 1000))
+        except OSError:
+            pass
 
 
 def _peer_address(stream: trio.SocketStream) -> str:
