@@ -14,7 +14,9 @@ what used to be decided between them in the runtime:
   this member leads and serves; prepared under a leadership that has just
   ended, they are dropped (their clients hear from the next leader);
 - a SNAP sync for a learner gets the snapshot of the tree it names;
-- every tick, a follower reports the sessions it heard from to its leader.
+- every tick, a follower reports the sessions it heard from to its leader;
+- leases in time: every input comes with the time, and a lapsed lease on
+  leadership or followership (coord.server.zab.lease) ends serving first.
 
 The runtime feeds it inputs (peer messages, ticks, and the clients' inputs
 through `replica`, with the time as an argument) and carries out one
@@ -105,6 +107,7 @@ class MemberCore:
 
     def receive(self, sender: int, message: WireMessage, now_ms: int) -> None:
         """A message from member `sender`, already checked at the boundary."""
+        self._observe_time(now_ms)
         if isinstance(message, ForwardRequest):
             self.replica.forwarded(message, now_ms=now_ms)
         elif isinstance(message, ForwardReply):
@@ -125,6 +128,7 @@ class MemberCore:
 
     def tick(self, now_ms: int) -> None:
         """One tick of the ensemble's clock; a follower reports its sessions' touches."""
+        self._observe_time(now_ms)
         self.zab.tick()
         self.replica.tick(now_ms)
         replica = self.replica
@@ -150,6 +154,7 @@ class MemberCore:
 
     def ready(self, now_ms: int) -> MemberReady:
         """Take the next batch (see MemberReady for the order to carry it out in)."""
+        self._observe_time(now_ms)
         self._line_up_roles(now_ms)
         replica, zab = self.replica, self.zab
         core = replica.ready()
@@ -197,6 +202,19 @@ class MemberCore:
         self._line_up_roles(now_ms)
 
     # -- decisions ----------------------------------------------------------------------
+
+    def _observe_time(self, now_ms: int) -> None:
+        """End a lease that ran out before anything else is done with this input.
+
+        After a pause the first input comes with a clock that jumped: a leader whose
+        lease lapsed stops serving before it reads a stale message, answers a client or
+        expires a session on its own (which would tell the live sessions the real
+        leader kept that they expired).
+        """
+        self.zab.observe_time(now_ms)
+        if not self.zab.serving and self.replica.serving:
+            self.replica.stop_serving()
+            self._note_role()
 
     def _line_up_roles(self, now_ms: int) -> None:
         """Make the replica core's role match the peer's: sequence, forward, or stop serving."""

@@ -115,6 +115,7 @@ class EnsembleMember(StandaloneServer):
                 self.spec.observers,
                 init_limit=self.spec.init_limit,
                 sync_limit=self.spec.sync_limit,
+                tick_ms=self.spec.tick_ms,
             ),
             PersistentState(accepted, current),
             history,

@@ -63,6 +63,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from coord.server.core.txn import Txn
+from coord.server.zab.lease import Leases
 from coord.server.zab.messages import (
     Ack,
     AckEpoch,
@@ -126,6 +127,9 @@ class ZabConfig:
     """Ticks allowed for discovery and sync."""
     sync_limit: int = 5
     """Ticks of silence after which a follower or a leader gives up on the other side."""
+    tick_ms: int = 0
+    """The tick's length. With it (and the time given to `observe_time`), the limits are
+    leases in time as well (coord.server.zab.lease); 0: ticks alone."""
     max_history: int = 100_000
     """Txns kept in memory for DIFF; a follower further behind gets a SNAP. Txns not
     yet applied stay in memory whatever their number (commits are taken from there)."""
@@ -225,6 +229,7 @@ class ZabPeer:
         """True in the broadcast phase: synced, so clients may be served."""
         self._out = ZabReady()
         self._silent_ticks = 0
+        self.leases = Leases(config.tick_ms, config.sync_limit)
         # election
         self.round = 0
         self.vote = Vote(0, 0, config.my_id)
@@ -233,6 +238,8 @@ class ZabPeer:
         self._leader_epoch_seen = 0
         """The epoch the votes gave the leader we follow: its LeaderInfo may not leap past it."""
         self.epoch_leaps_refused = 0
+        self.lease_expiries = 0
+        """Times a lease in time ran out before the tick count did (see observe_time)."""
         """FollowerInfos and LeaderInfos ignored for an epoch past MAX_EPOCH_LEAP (see there)."""
         self._decide_at_tick = False
         self._ticks_since_broadcast = 0
@@ -291,6 +298,24 @@ class ZabPeer:
                 if self._unsynced_ticks > self.config.init_limit:
                     self._resync()
 
+    def observe_time(self, now_ms: int) -> None:
+        """The runtime's clock, before each input: end a lease that ran out (see lease.py).
+
+        A serving leader without a quorum heard within its lease, or a serving follower
+        that has not heard its leader within the limit, goes back to LOOKING at once.
+        """
+        leases = self.leases
+        leases.now_ms = now_ms
+        if not self.serving:
+            return  # syncing takes as long as it takes (init_limit ticks); no client waits
+        if self.role is Role.LEADING:
+            lapsed = leases.leader_lost(self.config.my_id, self.quorum, self.config.voters)
+        else:
+            lapsed = self.leader_id is not None and leases.leader_silent(self.leader_id)
+        if lapsed:
+            self.lease_expiries += 1
+            self.start_election()
+
     def receive(self, sender: int, message: PeerMessage) -> None:
         if isinstance(message, Notification):
             self._on_notification(sender, message)
@@ -301,6 +326,7 @@ class ZabPeer:
                 # Only what a leader sends shows it leads: two peers that chose each
                 # other would otherwise keep each other waiting forever.
                 self._silent_ticks = 0
+                self.leases.heard(sender)
             if self._held:
                 self._held.append(message)  # keep the leader's order
             else:
@@ -484,6 +510,7 @@ class ZabPeer:
         self.epoch = epoch
         self.serving = False
         self._silent_ticks = 0
+        self.leases.start()
         self._decide_at_tick = False
         self._held = []
 
@@ -513,6 +540,7 @@ class ZabPeer:
         link = self._links.get(sender)
         if link is not None:
             link.silent_ticks = 0
+            self.leases.heard(sender)
         if isinstance(message, FollowerInfo):
             self._on_follower_info(sender, message)
         elif isinstance(message, AckEpoch):

@@ -171,7 +171,7 @@ def test_a_leaders_proposals_go_out_before_its_own_append_and_acks_only_after() 
     assert not any(isinstance(m, Proposal) for _, m in ready.late)
 
 
-def test_writes_prepared_under_a_leadership_that_ended_are_dropped_and_logged() -> None:
+def test_writes_prepared_under_a_leadership_that_ended_are_dropped_and_clients_closed() -> None:
     net = Net()
     leader = net.elect()
     net.connect(leader, conn=1)
@@ -180,7 +180,8 @@ def test_writes_prepared_under_a_leadership_that_ended_are_dropped_and_logged() 
     member.zab.start_election()  # leadership ends between prepare and propose
     ready = member.ready(net.now)
     assert ready.append == [] and ready.early == []
-    assert (INFO, "dropping 1 proposals: no longer leading") in ready.log
+    assert any(level == INFO and "is not serving" in text for level, text in ready.log)
+    assert [closed for closed in ready.client_closes] == [1]
 
 
 def test_an_epoch_leap_is_refused_and_said_in_the_log() -> None:
