@@ -137,7 +137,7 @@ SYNC_ALIAS_BASE = 1 << 32
 class _Slot:
     """A request's place in its connection's reply order."""
 
-    __slots__ = ("op", "reply", "request", "wait_xid", "waiting", "xid")
+    __slots__ = ("held_until", "op", "reply", "request", "wait_xid", "waiting", "xid")
 
     def __init__(self, xid: int, op: int, request: Any = None) -> None:
         self.xid = xid
@@ -148,6 +148,8 @@ class _Slot:
         self.waiting = False
         """A write in flight: answered when its txn is applied (or refused)."""
         self.reply: Answer | None = None
+        self.held_until = 0
+        """A refusal decided against pending txns: sent once the tree has applied this zxid."""
 
 
 class _Connection:
@@ -229,6 +231,13 @@ class ServerCore:
         self._messages: list[tuple[int, ClientOutput]] = []
         self._closes: list[int] = []
         self._peer_out: list[tuple[int, PeerOutput]] = []
+        self._held: list[tuple[int, _Connection | None, _Slot | ForwardReply, int]] = []
+        """(Leader) Refusals held until the txns they were decided against are applied:
+        (zxid, connection, slot) for our clients', (zxid, None, reply, origin) for
+        forwarded writes'. A write refused against a pending create or delete that a
+        crash then loses would tell its client of a state that never was; held, it is
+        answered only once that state is committed (or its connection goes with the
+        leadership)."""
         self._touched: set[int] = set()
         self._next_session_id = self.config.session_id_base or (self.config.server_id << 56) + 1
         self._sync_aliases = 0
@@ -424,6 +433,9 @@ class ServerCore:
             slot.reply = ErrorReply(xid, self.tree.last_zxid, exc)
         except MultiFailed as failed:
             slot.reply = Reply(xid, self.tree.last_zxid, _multi_failure(failed))
+        if slot.held_until > self.tree.last_zxid:
+            slot.waiting = True
+            self._held.append((slot.held_until, conn, slot, 0))
         self._flush(conn)
 
     def _auth_request(self, conn: _Connection, slot: _Slot, body: Any) -> None:
@@ -520,7 +532,11 @@ class ServerCore:
             error.to_wire() if error is not None else result,
             applied_at,
         )
-        self._peer_out.append((request.origin, reply))
+        decided_at = self._decided_at()
+        if not applied_at and decided_at > self.tree.last_zxid:
+            self._held.append((decided_at, None, reply, request.origin))
+        else:
+            self._peer_out.append((request.origin, reply))
 
     def forward_refused(self, reply: ForwardReply) -> None:
         """(Follower) The leader answered a forwarded write without a txn: it refused it,
@@ -607,11 +623,46 @@ class ServerCore:
         """(Standalone) The batch's txns are durable and its messages sent: apply the txns."""
         for txn in ready.txns:
             self._apply(txn, now_ms if now_ms is not None else txn.header.time_ms)
+            self._release_held()
 
     def apply_committed(self, txns: list[Txn], *, now_ms: int) -> None:
         """(Ensemble) The broadcast committed these txns: apply them, in order."""
         for txn in txns:
             self._apply(txn, now_ms)
+            self._release_held()  # (before a later txn, a close, ends the connection)
+
+    def _decided_at(self) -> int:
+        """The last txn the sequencer's pending state holds (0: none, it is the tree's)."""
+        sequencer = self.sequencer
+        if sequencer is None or not sequencer.preparer.pending_count:
+            return 0
+        return sequencer.next_zxid - 1
+
+    def _release_held(self) -> None:
+        """Send the held refusals whose txns are applied now (see `_held`). With the
+        leadership gone they may have been decided against txns that were lost: a
+        forwarded one is dropped (the follower gives up on it), our client's
+        connection is closed (the client resends)."""
+        if not self._held:
+            return
+        last = self.tree.last_zxid
+        still = []
+        for zxid, conn, held, origin in self._held:
+            if zxid > last:
+                still.append((zxid, conn, held, origin))
+            elif isinstance(held, ForwardReply):
+                if self.sequencer is not None:
+                    self._peer_out.append((origin, held))
+            elif conn is not None and not conn.closed and self.sequencer is None:
+                lost = ConnectionLossError("this member stopped leading; try again")
+                self._emit(conn.conn_id, Notice(last, lost))
+                self._close(conn)
+            elif conn is not None and not conn.closed:
+                assert held.reply is not None
+                held.reply = replace(held.reply, zxid=max(held.reply.zxid, last))
+                held.waiting = False
+                self._flush(conn)
+        self._held = still
 
     def next_deadline_ms(self) -> int | None:
         """When `tick` next has work for sessions (the runtime may tick more often)."""
@@ -654,6 +705,9 @@ class ServerCore:
                 return
             except AlreadyPending:
                 pass  # its txn is on the way; this slot takes its answer
+            except (KeeperError, MultiFailed):
+                slot.held_until = self._decided_at()  # (see _held)
+                raise
         elif self.leader_id is not None:
             body = (
                 list(slot.request)
