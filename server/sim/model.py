@@ -59,6 +59,8 @@ class _Node:
 
 
 CREATED, CHANGED, DELETED = "created", "changed", "deleted"
+ROOT = NodeState(b"", 0, 0)
+"""The root as the model reads it (no txn changes it, so it has no history)."""
 
 
 def node_hash(path: str, data: bytes | None, version: int, owner: int) -> int:
@@ -97,10 +99,10 @@ class TreeModel:
     # -- reading the model -------------------------------------------------------------
 
     def state_at(self, path: str, zxid: int) -> NodeState | None:
-        """The node at `path` as of `zxid` (None: absent)."""
+        """The node at `path` as of `zxid` (None: absent; the root is always there)."""
         history = self._history.get(path)
         if history is None:
-            return None
+            return ROOT if path == "/" else None
         zxids, states = history
         index = bisect_right(zxids, zxid)
         return states[index - 1] if index else None

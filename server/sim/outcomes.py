@@ -50,8 +50,6 @@ MODEL_ERRORS = (
 )
 """The errors a write gets from the tree's state (the rest: from sessions and links)."""
 
-ROOT = NodeState(b"", 0, 0)
-
 
 @dataclass
 class Failure:
@@ -131,7 +129,7 @@ class FailureChecker:
 
         def node(path: str) -> NodeState | None:
             if path not in nodes:
-                nodes[path] = ROOT if path == "/" else model.state_at(path, zxid)
+                nodes[path] = model.state_at(path, zxid)
             return nodes[path]
 
         def children(path: str) -> int:

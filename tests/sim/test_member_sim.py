@@ -8,9 +8,11 @@ or, in pytest, `MEMBER_SIM_SEED=1234 pytest tests/sim -k member_replay`. For
 thousands of seeds: `python -m coord.server.sim --seeds 10000 --jobs 2`.
 
 The checker tests break each guarantee on purpose, at the checker (a history
-that violates it) and, for two of them, in the system itself (a client that
-loses watch events, a server that forgets the writes it applied), and show
-that the checker says so.
+that violates it) and, for several, in the system itself (a client that
+loses watch events, a server that forgets the writes it applied, one that
+lists children wrongly, loses child events, forgets child watches in
+SET_WATCHES, sends recursive events twice, or refuses deletes for no reason),
+and show that the checker says so.
 """
 
 from __future__ import annotations
@@ -21,10 +23,21 @@ from typing import Any, cast
 
 import pytest
 
+from coord import paths
 from coord.client.pending import Call
 from coord.client.watches import WatchKind
-from coord.messages import CreateMode, EventType, OpCode, WatchedEvent
+from coord.errors import (
+    BadVersionError,
+    NodeExistsError,
+    NoNodeError,
+    NotEmptyError,
+    RolledBackError,
+)
+from coord.messages import CreateMode, EventType, OpCode, SetWatchesRequest, WatchedEvent
+from coord.server.core import replica
 from coord.server.core.dedupe import WriteResults
+from coord.server.core.output import Children
+from coord.server.core.prep import Preparer
 from coord.server.core.tree import DataTree
 from coord.server.core.txn import (
     CreateSessionTxn,
@@ -33,6 +46,7 @@ from coord.server.core.txn import (
     Txn,
     TxnHeader,
 )
+from coord.server.core.watches import WatchManager
 from coord.server.sim import client as sim_client
 from coord.server.sim.checks import History, Violation
 from coord.server.sim.client import SimClient
@@ -79,6 +93,8 @@ def test_the_seeds_exercise_every_fault_and_the_whole_api() -> None:
     for name in (
         "crashes", "partitions", "clock_jumps", "torn_writes", "disconnects", "stalls",
         "dropped", "snapshots_installed", "sessions_expired", "events", "sync_reads",
+        "children_read", "child_events", "child_watches_rearmed", "recursive_events",
+        "failed_writes_checked",
     ):  # fmt: skip
         assert totals.get(name, 0) > 0, name
 
@@ -114,6 +130,74 @@ def test_a_server_that_forgets_applied_writes_is_caught(monkeypatch: pytest.Monk
     monkeypatch.setattr(WriteResults, "get", lambda self, session_id, xid: None)
     failure = _first_failure(range(20))
     assert "applied twice" in failure
+
+
+def test_a_server_that_lists_children_wrongly_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = replica.evaluate_read
+
+    def short(*args: Any, **kwargs: Any) -> Any:
+        result = real(*args, **kwargs)
+        if isinstance(result, Children) and result.names:
+            return Children(result.names[:-1], result.stat)
+        return result
+
+    monkeypatch.setattr(replica, "evaluate_read", short)
+    assert "GET_CHILDREN" in _first_failure(range(10))
+
+
+def test_a_server_that_loses_child_events_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = WatchManager.trigger
+
+    def lossy(self: WatchManager, kind: EventType, *args: Any, **kwargs: Any) -> Any:
+        out = real(self, kind, *args, **kwargs)
+        return [] if kind is EventType.CHILD else out
+
+    monkeypatch.setattr(WatchManager, "trigger", lossy)
+    assert "child watch event" in _first_failure(range(10))
+
+
+def test_a_server_whose_set_watches_forgets_child_changes_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SET_WATCHES re-registers the child watches but fires none of what they missed."""
+    real = replica.set_watches
+
+    def forgetful(tree: Any, watches: Any, watcher: Any, request: SetWatchesRequest) -> Any:
+        fired = real(tree, watches, watcher, request.model_copy(update={"child": []}))
+        watches.add_many(watcher, child=[p for p in request.child if p in tree.nodes])
+        return fired
+
+    monkeypatch.setattr(replica, "set_watches", forgetful)
+    assert "child watch" in _first_failure(range(30))
+
+
+def test_a_server_that_sends_recursive_events_twice_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = WatchManager.trigger
+
+    def twice(self: WatchManager, kind: EventType, path: str, *args: Any, **kw: Any) -> Any:
+        out = real(self, kind, path, *args, **kw)
+        roots = [r for r in paths.ancestors(path) if r in self.recursive.by_path]
+        again = [(w, e) for w, e in out if any(self.recursive.has(r, w) for r in roots)]
+        return out + again
+
+    monkeypatch.setattr(WatchManager, "trigger", twice)
+    assert "answers no watch" in _first_failure(range(10))
+
+
+def test_a_server_that_refuses_deletes_for_no_reason_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = Preparer._delete
+
+    def refusing(self: Preparer, request: Any, *args: Any) -> Any:
+        if request.path in sim_client.KEYS:
+            raise NotEmptyError(f"{request.path} has children (it has not)", path=request.path)
+        return real(self, request, *args)
+
+    monkeypatch.setattr(Preparer, "_delete", refusing)
+    assert "failed with NotEmptyError" in _first_failure(range(10))
 
 
 # -- the checkers, on histories that break them ----------------------------------------------
@@ -259,3 +343,171 @@ def test_an_acknowledged_write_on_too_few_disks_is_caught() -> None:
     history.holders = lambda zxid: [1]
     with pytest.raises(Violation, match="durable only on"):
         history.durable_on_quorum(2)
+
+
+# -- children, child and recursive watches, failed writes: histories that break them ---------
+
+
+def _watching(history: History, kind: WatchKind, path: str, at: int = 1) -> SimClient:
+    """A client whose reply at zxid `at` set a watch of `kind` on `path`."""
+    client = _client()
+    history.frame(client, [4, at, 0, None])
+    history.watch_set(client, kind, path)
+    return client
+
+
+def _event(history: History, client: SimClient, kind: EventType, path: str, zxid: int) -> None:
+    history.frame(client, [-1, zxid, 0, {"type": int(kind), "path": path}])
+    history.event_seen(client, WatchedEvent(kind, path, zxid))
+
+
+def test_a_children_list_the_chain_never_had_is_caught() -> None:
+    history = _history_with_node()
+    _answered(history, Call(OpCode.GET_CHILDREN, {"path": "/"}), 5, 2, [["a"], None])
+    with pytest.raises(Violation, match="read"):
+        _answered(history, Call(OpCode.GET_CHILDREN, {"path": "/"}), 6, 2, [["a", "b"], None])
+
+
+def test_a_reply_that_overtakes_a_child_event_is_caught() -> None:
+    history = _history_with_node()
+    client = _watching(history, WatchKind.CHILD, "/")
+    with pytest.raises(Violation, match="before the child watch event"):
+        history.frame(client, [5, 2, 0, None])  # shows /a, a child of / made at 2
+
+
+def test_a_child_event_delivered_twice_is_caught() -> None:
+    history = _history_with_node()
+    client = _watching(history, WatchKind.CHILD, "/")
+    _event(history, client, EventType.CHILD, "/", 2)
+    with pytest.raises(Violation, match="answers no watch"):
+        _event(history, client, EventType.CHILD, "/", 2)
+
+
+def test_a_child_watch_moved_by_set_watches_that_misses_a_change_is_caught() -> None:
+    history = _history_with_node()
+    client = _watching(history, WatchKind.CHILD, "/")
+    history.reconnected(client)
+    history.sent(client, 9, OpCode.SET_WATCHES)
+    with pytest.raises(Violation, match="SET_WATCHES at 0x2 sent no event for its child watch"):
+        history.frame(client, [9, 2, 0, None])
+
+
+def test_a_child_watch_moved_by_set_watches_that_fires_passes() -> None:
+    history = _history_with_node()
+    client = _watching(history, WatchKind.CHILD, "/")
+    history.reconnected(client)
+    history.sent(client, 9, OpCode.SET_WATCHES)
+    _event(history, client, EventType.CHILD, "/", 2)  # the member fires it at its pzxid
+    history.frame(client, [9, 2, 0, None])
+    assert not history.view(client).armed
+
+
+def _history_with_two_nodes() -> History:
+    history = _history_with_node()
+    history.committed(1, [_txn(3, CreateTxn("/b", b"x", CreateMode.PERSISTENT, 0, 0, 2), xid=2)])
+    return history
+
+
+def test_recursive_events_in_zxid_order_pass_and_stay_armed() -> None:
+    history = _history_with_two_nodes()
+    client = _watching(history, WatchKind.PERSISTENT_RECURSIVE, "/")
+    _event(history, client, EventType.CREATED, "/a", 2)
+    _event(history, client, EventType.CREATED, "/b", 3)
+    history.frame(client, [5, 3, 0, None])
+    assert history.view(client).armed
+
+
+def test_a_recursive_event_out_of_zxid_order_is_caught() -> None:
+    history = _history_with_two_nodes()
+    client = _watching(history, WatchKind.PERSISTENT_RECURSIVE, "/")
+    with pytest.raises(Violation, match="before the persistent_recursive watch event on /a"):
+        _event(history, client, EventType.CREATED, "/b", 3)
+
+
+def test_a_recursive_event_delivered_twice_is_caught() -> None:
+    history = _history_with_two_nodes()
+    client = _watching(history, WatchKind.PERSISTENT_RECURSIVE, "/")
+    _event(history, client, EventType.CREATED, "/a", 2)
+    with pytest.raises(Violation, match="answers no watch"):
+        _event(history, client, EventType.CREATED, "/a", 2)
+
+
+def test_a_reply_that_overtakes_a_recursive_event_is_caught() -> None:
+    history = _history_with_two_nodes()
+    client = _watching(history, WatchKind.PERSISTENT_RECURSIVE, "/")
+    _event(history, client, EventType.CREATED, "/a", 2)
+    with pytest.raises(Violation, match="before the persistent_recursive watch event on /b"):
+        history.frame(client, [5, 3, 0, None])
+
+
+def _refused(history: History, call: Call, xid: int, error: Exception) -> None:
+    """Send `call` and answer it with `error`, at the chain's head."""
+    client = _client()
+    history.invoked(client, call)
+    call.xid = xid
+    history.sent(client, xid, call.op)
+    history.frame(client, [xid, history.model.last_zxid, 0, None])
+    call.fail(error)
+
+
+def _multi_refused(history: History, ops: list[Any], errors: list[Exception]) -> None:
+    client = _client()
+    call = Call(OpCode.MULTI, {"ops": ops})
+    history.invoked(client, call)
+    call.xid = 7
+    history.sent(client, 7, call.op)
+    result = [[type(e).code, {"message": str(e)}] for e in errors]  # type: ignore[attr-defined]
+    history.frame(client, [7, history.model.last_zxid, 0, result])
+    call.resolve(0, result)
+
+
+def test_a_failure_the_model_gives_passes() -> None:
+    history = _history_with_node()
+    _refused(history, Call(OpCode.CREATE, {"path": "/a"}), 5, NodeExistsError("/a"))
+    _refused(history, Call(OpCode.DELETE, {"path": "/b", "version": -1}), 6, NoNodeError("/b"))
+    _refused(history, Call(OpCode.SET_DATA, {"path": "/a", "version": 3}), 7, BadVersionError())
+    assert history.failures.checked == 3
+
+
+def test_a_create_refused_for_a_node_that_never_existed_is_caught() -> None:
+    history = _history_with_node()
+    with pytest.raises(Violation, match="failed with NodeExistsError"):
+        _refused(history, Call(OpCode.CREATE, {"path": "/b"}), 5, NodeExistsError("/b"))
+
+
+def test_a_delete_of_a_leaf_refused_as_not_empty_is_caught() -> None:
+    history = _history_with_node()
+    with pytest.raises(Violation, match="failed with NotEmptyError"):
+        _refused(history, Call(OpCode.DELETE, {"path": "/a", "version": -1}), 5, NotEmptyError())
+
+
+def test_a_failure_waits_for_the_chain_to_cover_its_window() -> None:
+    """Refused against a txn still pending (the leader had handed out zxid 3): judged once
+    the chain reaches 3, and caught if what came there does not give the error."""
+    history = _history_with_node()
+    history.assigned = lambda: 3
+    _refused(history, Call(OpCode.CREATE, {"path": "/b"}), 5, NodeExistsError("/b"))
+    assert history.failures.waiting
+    with pytest.raises(Violation, match=r"in 0x0\.\.0x3 gives"):
+        history.committed(1, [_txn(3, SetDataTxn("/a", b"y", 1), xid=2)])
+
+
+def test_a_multis_failure_the_model_gives_passes() -> None:
+    history = _history_with_node()
+    ops = [[OpCode.CHECK, {"path": "/a", "version": 0}], [OpCode.SET_DATA, {"path": "/b"}]]
+    _multi_refused(history, ops, [RolledBackError(), NoNodeError()])
+    assert history.failures.checked == 1
+
+
+def test_a_multi_failing_on_an_op_that_passes_is_caught() -> None:
+    history = _history_with_node()
+    ops = [[OpCode.CHECK, {"path": "/a", "version": 0}], [OpCode.SET_DATA, {"path": "/b"}]]
+    with pytest.raises(Violation, match="failed with BadVersionError"):
+        _multi_refused(history, ops, [BadVersionError(), RolledBackError()])
+
+
+def test_a_multi_with_two_failing_ops_is_caught() -> None:
+    history = _history_with_node()
+    ops = [[OpCode.CHECK, {"path": "/a", "version": 1}], [OpCode.SET_DATA, {"path": "/b"}]]
+    with pytest.raises(Violation, match="not one failing op"):
+        _multi_refused(history, ops, [BadVersionError(), NoNodeError()])
