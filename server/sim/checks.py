@@ -124,6 +124,22 @@ class History:
         self.watches = WatchChecker(self.model, self._fail)
         self.failures = FailureChecker(self.model, self._fail)
 
+    def stats(self) -> dict[str, int]:
+        """What was checked, by name (the seeds' totals show each path is exercised)."""
+        return {
+            "acked_writes": len(self.acked),
+            "chain": len(self.chain),
+            "reads_checked": self.reads_checked,
+            "sync_reads": self.sync_reads,
+            "events": self.events,
+            "children_read": self.children_read,
+            "child_events": self.watches.child_events,
+            "child_watches_rearmed": self.watches.child_watches_rearmed,
+            "recursive_events": self.watches.recursive_events,
+            "failed_writes_checked": self.failures.checked,
+            "sessions_expired": self.expired,
+        }
+
     def _fail(self, text: str) -> Violation:
         return Violation(text)
 

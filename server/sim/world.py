@@ -477,25 +477,15 @@ def run_seed(seed: int, *, config: SimConfig | None = None, trace: bool = False)
 
 
 def _stats(world: World) -> dict[str, int]:
-    history = world.history
+    members = world.members.values()
     stats = {
         "steps": world.time,
-        "acked_writes": len(history.acked),
-        "chain": len(history.chain),
-        "reads_checked": history.reads_checked,
-        "sync_reads": history.sync_reads,
-        "events": history.events,
-        "children_read": history.children_read,
-        "child_events": history.watches.child_events,
-        "child_watches_rearmed": history.watches.child_watches_rearmed,
-        "recursive_events": history.watches.recursive_events,
-        "failed_writes_checked": history.failures.checked,
-        "sessions_expired": history.expired,
+        **world.history.stats(),
         "delivered": world.network.delivered,
         "dropped": world.network.dropped,
-        "torn_writes": sum(m.torn_writes for m in world.members.values()),
-        "snapshots_installed": sum(m.snapshots_installed for m in world.members.values()),
-        "truncations": sum(m.truncations for m in world.members.values()),
+        "torn_writes": sum(m.torn_writes for m in members),
+        "snapshots_installed": sum(m.snapshots_installed for m in members),
+        "truncations": sum(m.truncations for m in members),
     }
     stats.update(world.counts)
     return stats
