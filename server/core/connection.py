@@ -22,7 +22,7 @@ Answer: TypeAlias = Reply | ErrorReply | Connected
 class Slot:
     """A request's place in its connection's reply order."""
 
-    __slots__ = ("op", "reply", "request", "wait_xid", "waiting", "xid")
+    __slots__ = ("held_until", "op", "reply", "request", "wait_xid", "waiting", "xid")
 
     def __init__(self, xid: int, op: int, request: Any = None) -> None:
         self.xid = xid
@@ -34,6 +34,8 @@ class Slot:
         self.waiting = False
         """A write in flight: answered when its txn is applied (or refused)."""
         self.reply: Answer | None = None
+        self.held_until = 0
+        """A refusal decided against pending txns: sent once the tree has applied this zxid."""
 
 
 class Connection:

@@ -65,6 +65,7 @@ from coord.server.core.connection import Answer, Connection, Slot
 from coord.server.core.dedupe import WriteResults
 from coord.server.core.forwarder import ForwardedWrites, Forwarder, refused_answer
 from coord.server.core.forwarding import ForwardReply, ForwardRequest, PeerOutput, SessionTouches
+from coord.server.core.held import HeldRefusals
 from coord.server.core.identity import UNKNOWN, ConnectionIdentity
 from coord.server.core.output import (
     ClientOutput,
@@ -165,6 +166,7 @@ class ServerCore:
         self._messages: list[tuple[int, ClientOutput]] = []
         self._closes: list[int] = []
         self._peer_out: list[tuple[int, PeerOutput]] = []
+        self._held = HeldRefusals()
         self._next_session_id = self.config.session_id_base or (self.config.server_id << 56) + 1
         self._forwarded = ForwardedWrites()
         self._forwarder = Forwarder(self.config.server_id)
@@ -365,6 +367,9 @@ class ServerCore:
             slot.reply = ErrorReply(xid, self.tree.last_zxid, exc)
         except MultiFailed as failed:
             slot.reply = Reply(xid, self.tree.last_zxid, multi_failure(failed))
+        if slot.held_until > self.tree.last_zxid:
+            slot.waiting = True
+            self._held.hold_reply(slot.held_until, conn, slot)
         self._flush(conn)
 
     def _auth_request(self, conn: Connection, slot: Slot, body: Any) -> None:
@@ -422,7 +427,12 @@ class ServerCore:
     def forwarded(self, request: ForwardRequest, *, now_ms: int) -> None:
         """(Leader) A follower's client write: sequence it, or send back why not."""
         reply = self._forwarded.receive(self.sequencer, request, now_ms)
-        if reply is not None:
+        if reply is None:
+            return
+        decided_at = self._decided_at()
+        if not reply.zxid and decided_at > self.tree.last_zxid:
+            self._held.hold_forward(decided_at, reply, request.origin)  # (see HeldRefusals)
+        else:
             self._peer_out.append((request.origin, reply))
 
     def forward_refused(self, reply: ForwardReply) -> None:
@@ -488,11 +498,40 @@ class ServerCore:
         """(Standalone) The batch's txns are durable and its messages sent: apply the txns."""
         for txn in ready.txns:
             self._apply(txn, now_ms if now_ms is not None else txn.header.time_ms)
+            self._release_held()
 
     def apply_committed(self, txns: list[Txn], *, now_ms: int) -> None:
         """(Ensemble) The broadcast committed these txns: apply them, in order."""
         for txn in txns:
             self._apply(txn, now_ms)
+            self._release_held()  # (before a later txn, a close, ends the connection)
+
+    def _decided_at(self) -> int:
+        """The last txn the sequencer's pending state holds (0: none, or it is durable
+        before any reply leaves, as a standalone server's Ready promises)."""
+        sequencer = self.sequencer
+        if self.config.standalone or sequencer is None or not sequencer.preparer.pending_count:
+            return 0
+        return sequencer.next_zxid - 1
+
+    def _release_held(self) -> None:
+        """Send the held refusals whose txns are applied now (see HeldRefusals)."""
+        if not self._held:
+            return
+        last = self.tree.last_zxid
+        released = self._held.release(last, leading=self.sequencer is not None)
+        self._peer_out.extend(released.forwards)
+        for conn in released.lost:
+            if not conn.closed:
+                lost = ConnectionLossError("this member stopped leading; try again")
+                self._emit(conn.conn_id, Notice(last, lost))
+                self._close(conn)
+        for conn, slot in released.answered:
+            if not conn.closed:
+                assert slot.reply is not None
+                slot.reply = replace(slot.reply, zxid=max(slot.reply.zxid, last))
+                slot.waiting = False
+                self._flush(conn)
 
     def next_deadline_ms(self) -> int | None:
         """When `tick` next has work for sessions (the runtime may tick more often)."""
@@ -541,6 +580,9 @@ class ServerCore:
                 return
             except AlreadyPending:
                 pass  # its txn is on the way; this slot takes its answer
+            except (KeeperError, MultiFailed):
+                slot.held_until = self._decided_at()  # (see HeldRefusals)
+                raise
         elif self.leader_id is not None:
             forward = self._forwarder.forward(conn, slot, body, now_ms)
             key = (conn.session_id, slot.wait_xid)

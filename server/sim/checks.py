@@ -13,17 +13,20 @@ check with the order as witness:
   durable on a quorum of voters' disks, and ordered after every write that
   had succeeded before it was sent; a resent write is in the chain at most
   once;
-- a read returns the model's node at the zxid its reply carries; a read
-  after a sync carries a zxid at or after every write that had succeeded
-  before the sync was sent;
+- a write that failed got an error some committed state in its window gives
+  (coord.server.sim.outcomes);
+- a read returns the model's node (get_children: the node's children) at the
+  zxid its reply carries; a read after a sync carries a zxid at or after
+  every write that had succeeded before the sync was sent;
 - a client never sees a zxid older than one it saw, on any member, in the
   replies to its requests (what it counts as seen, as ZooKeeper's client
   does; an event names the zxid of its change, and one that SET_WATCHES fires
   after a reconnect names an older change than the member's);
 - every watch event answers a watch the client holds, for the first change
-  of that node after the watch was set (a persistent watch: for every change,
-  in order), and arrives before any frame whose zxid shows that change, also
-  across a failover;
+  it is owed after the watch was set (a persistent watch: for every change,
+  in order; a recursive one: of its whole subtree; a child watch: of the
+  node's children), and arrives before any frame whose zxid shows that
+  change, also across a failover (coord.server.sim.watchcheck);
 - an ephemeral node's owner is a live session in every member's tree.
 
 A broken guarantee raises `Violation` naming the client, path or zxid.
@@ -35,33 +38,31 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from coord.client.ops import (
+    parse_children,
+    parse_create,
+    parse_exists,
+    parse_get,
+    parse_multi,
+    parse_stat,
+)
 from coord.client.pending import Call
 from coord.client.watches import WatchKind
-from coord.errors import NoNodeError
-from coord.messages import WATCH_XID, EventType, OpCode, Stat, WatchedEvent, event_from_wire
+from coord.errors import KeeperError, NoNodeError, RolledBackError
+from coord.messages import WATCH_XID, OpCode, WatchedEvent, event_from_wire
 from coord.server.core.tree import DataTree
 from coord.server.core.txn import CheckTxn, CreateTxn, SetDataTxn, Txn
-from coord.server.sim.model import CHANGED, CREATED, DELETED, ModelViolation, TreeModel, tree_digest
+from coord.server.sim.model import ModelViolation, TreeModel, Violation, tree_digest
+from coord.server.sim.outcomes import MODEL_ERRORS, Failure, FailureChecker
+from coord.server.sim.watchcheck import WatchChecker, Watches
 
 if TYPE_CHECKING:
     from coord.server.sim.client import SimClient
 
+__all__ = ["History", "Violation"]
+
 WRITES = frozenset({OpCode.CREATE, OpCode.DELETE, OpCode.SET_DATA, OpCode.MULTI})
-EVENT_OF = {
-    CREATED: EventType.CREATED,
-    CHANGED: EventType.CHANGED,
-    DELETED: EventType.DELETED,
-}
-HEARS = {
-    WatchKind.DATA: (CHANGED, DELETED),
-    WatchKind.EXIST: (CREATED, CHANGED, DELETED),
-    WatchKind.PERSISTENT: (CREATED, CHANGED, DELETED),
-}
-"""The changes each kind of watch (on a node with no children) is told of."""
-
-
-class Violation(AssertionError):
-    """A guarantee did not hold."""
+READS = frozenset({OpCode.GET_DATA, OpCode.EXISTS, OpCode.GET_CHILDREN})
 
 
 @dataclass
@@ -74,21 +75,9 @@ class OpRecord:
     session_id: int = 0
     xid: int = 0
     reply_zxid: int = 0
+    seen_at_send: int = 0
+    """The last zxid the client had seen when it first sent the call."""
     after_sync: OpRecord | None = None
-
-
-@dataclass
-class Armed:
-    kind: WatchKind
-    path: str
-    after: int
-    """Changes after this zxid are still to be heard of."""
-    moved: bool = False
-    """Re-registered on another connection (SET_WATCHES): the member that fires it knows
-    only the node's state now, so the event names the latest change, not the first."""
-    suspended: bool = False
-    """A persistent watch between a reconnect and its SET_WATCHES reply. As in
-    ZooKeeper, changes made while the client was away are not replayed to it."""
 
 
 @dataclass
@@ -98,10 +87,12 @@ class ClientView:
     """xid -> the call sent with it (this session)."""
     pending: list[OpRecord] = field(default_factory=list)
     """Invoked, not sent yet (in order)."""
-    armed: dict[tuple[WatchKind, str], Armed] = field(default_factory=dict)
+    armed: Watches = field(default_factory=dict)
     frame_zxid: int = 0
     """The zxid of the frame being handled (a watch set by its reply starts there)."""
     set_watches_xids: set[int] = field(default_factory=set)
+    own_max: int = 0
+    """The highest zxid of this client's own writes that succeeded."""
 
 
 class History:
@@ -126,6 +117,28 @@ class History:
         """id(call) -> its record, while the call is open."""
         self.holders: Callable[[int], list[int]] | None = None
         """zxid -> the members whose disks hold it; the world sets it."""
+        self.assigned: Callable[[], int] | None = None
+        """The highest zxid any leader has handed out so far; the world sets it (without
+        it, the chain's head: a failure is judged at once)."""
+        self.children_read = 0
+        self.watches = WatchChecker(self.model, self._fail)
+        self.failures = FailureChecker(self.model, self._fail)
+
+    def stats(self) -> dict[str, int]:
+        """What was checked, by name (the seeds' totals show each path is exercised)."""
+        return {
+            "acked_writes": len(self.acked),
+            "chain": len(self.chain),
+            "reads_checked": self.reads_checked,
+            "sync_reads": self.sync_reads,
+            "events": self.events,
+            "children_read": self.children_read,
+            "child_events": self.watches.child_events,
+            "child_watches_rearmed": self.watches.child_watches_rearmed,
+            "recursive_events": self.watches.recursive_events,
+            "failed_writes_checked": self.failures.checked,
+            "sessions_expired": self.expired,
+        }
 
     def _fail(self, text: str) -> Violation:
         return Violation(text)
@@ -159,6 +172,7 @@ class History:
                         f"{self.by_request[key]:#x} and {txn.zxid:#x}"
                     )
                 self.by_request[key] = txn.zxid
+        self.failures.chain_grew()
 
     def check_tree(self, member: int, tree: DataTree) -> None:
         """The member's tree equals the model's at its zxid (when that zxid is committed)."""
@@ -200,6 +214,7 @@ class History:
         for i, record in enumerate(view.pending):
             if record.call.xid == xid:
                 record.xid, record.session_id = xid, client.session_id
+                record.seen_at_send = view.last_zxid
                 view.calls[xid] = record
                 del view.pending[i]
                 return
@@ -213,11 +228,7 @@ class History:
 
     def reconnected(self, client: SimClient) -> None:
         """The session moved to a new connection: its watches are re-registered there."""
-        for armed in self.view(client).armed.values():
-            if armed.kind is WatchKind.PERSISTENT:
-                armed.suspended = True
-            else:
-                armed.moved = True
+        self.watches.reconnected(self.view(client).armed)
 
     def session_ended(self, client: SimClient, session_id: int, *, expired: bool) -> None:
         view = self.view(client)
@@ -247,120 +258,85 @@ class History:
             if err == 0:  # (refused: the session is gone, and its watches with it)
                 self._rearmed(client, view, zxid)
         event = event_from_wire(zxid, payload) if xid == WATCH_XID else None
+        who = f"client {client.client_id}"
         if event is not None:
             self.events += 1
-            self._check_event(client, view, event)
+            self.watches.check_event(who, view.armed, event)
         elif zxid and xid > 0:  # a reply to a request (pings and notices show no data)
             self.frame_zxid(client, zxid)
-            for armed in view.armed.values():
-                if armed.moved:
-                    continue  # (its SET_WATCHES is not answered yet)
-                due = self._due(armed, zxid)
-                if due:
-                    raise self._fail(
-                        f"client {client.client_id} got a frame at {zxid:#x} before the "
-                        f"{armed.kind.value} watch event on {armed.path} for {due[0][0]:#x}"
-                    )
+            self.watches.check_reply(who, view.armed, zxid)
         record = view.calls.get(xid)
         if record is not None:
             record.reply_zxid = zxid
 
     def _rearmed(self, client: SimClient, view: ClientView, zxid: int) -> None:
-        """The SET_WATCHES reply: every watch is registered again, on the member's tree at zxid.
-
-        Before the reply, the member fired what its tree shows changed since the
-        client's last zxid (ZooKeeper's rule): a data watch whose node changed or
-        went, an exist watch whose node is there. A watch still armed must not
-        have been owed an event by that rule; from here on it hears of changes
-        after `zxid`, as on any connection.
-        """
-        for armed in view.armed.values():
-            if armed.moved:
-                owed = (
-                    self.model.state_at(armed.path, zxid) is not None
-                    if armed.kind is WatchKind.EXIST
-                    else bool(self._due(armed, zxid))
-                )
-                if owed:
-                    raise self._fail(
-                        f"client {client.client_id}: SET_WATCHES at {zxid:#x} sent no event "
-                        f"for its {armed.kind.value} watch on {armed.path}"
-                    )
-            armed.moved = armed.suspended = False
-            armed.after = zxid
-
-    def _due(self, armed: Armed, upto: int) -> list[tuple[int, str]]:
-        if armed.suspended:
-            return []
-        hears = HEARS[armed.kind]
-        return [c for c in self.model.changes(armed.path, armed.after, upto) if c[1] in hears]
-
-    def _check_event(self, client: SimClient, view: ClientView, event: WatchedEvent) -> None:
-        assert isinstance(event.path, str)
-        covered = False
-        for armed in view.armed.values():
-            due = self._due(armed, event.zxid)
-            if armed.path != event.path:
-                if due and not armed.moved:  # (SET_WATCHES fires in path order, not zxid)
-                    raise self._fail(
-                        f"client {client.client_id} got an event at {event.zxid:#x} before "
-                        f"the watch event on {armed.path} for {due[0][0]:#x}"
-                    )
-                continue
-            if not due:
-                continue
-            first_zxid, kind = due[0]
-            if armed.moved:
-                state = self.model.state_at(armed.path, event.zxid)
-                kind = (
-                    DELETED
-                    if state is None
-                    else CREATED
-                    if armed.kind is WatchKind.EXIST
-                    else CHANGED
-                )
-                first_zxid = event.zxid
-            if first_zxid != event.zxid or EVENT_OF[kind] != event.type:
-                raise self._fail(
-                    f"client {client.client_id}: {event.type.name} {event.path} at "
-                    f"{event.zxid:#x}; the {armed.kind.value} watch expected {kind} at "
-                    f"{first_zxid:#x}"
-                )
-            covered = True
-        if not covered:
-            raise self._fail(
-                f"client {client.client_id}: {event.type.name} {event.path} at {event.zxid:#x} "
-                "answers no watch it holds (fired twice, or never set)"
-            )
+        self.watches.rearmed(f"client {client.client_id}", view.armed, zxid)
 
     def event_seen(self, client: SimClient, event: WatchedEvent) -> None:
-        view = self.view(client)
-        for key, armed in list(view.armed.items()):
-            if armed.path == event.path and self._due(armed, event.zxid):
-                if armed.kind is WatchKind.PERSISTENT:
-                    armed.after = event.zxid
-                else:
-                    del view.armed[key]
+        self.watches.event_seen(self.view(client).armed, event)
 
     def watch_set(self, client: SimClient, kind: WatchKind, path: str) -> None:
         view = self.view(client)
-        view.armed.setdefault((kind, path), Armed(kind, path, view.frame_zxid))
+        self.watches.watch_set(view.armed, kind, path, view.frame_zxid)
 
     def _completed(self, client: SimClient, record: OpRecord) -> None:
         call = record.call
         op = call.op
-        if isinstance(call.error, NoNodeError) and op == OpCode.GET_DATA:
+        if isinstance(call.error, NoNodeError) and op in READS:
             self._read_answered(client, record)
+        if isinstance(call.error, MODEL_ERRORS) and op in WRITES:
+            self._write_failed(client, record, [(op, call.body)], 0, call.error)
         if call.error is not None:
             return
-        if op == OpCode.MULTI and any(code for code, _ in call.result):
-            return  # the multi failed as a whole (its results carry the errors)
+        if op == OpCode.MULTI:
+            outcomes = parse_multi([o for o, _ in call.body["ops"]], call.result)
+            errors = [(i, e) for i, e in enumerate(outcomes) if isinstance(e, KeeperError)]
+            if errors:  # the multi failed as a whole: one op's error, the rest rolled back
+                self._multi_failed(client, record, errors)
+                return
         if op == OpCode.SET_DATA:
-            client.remember_version(call.body["path"], Stat(*call.result).version)
+            client.remember_version(
+                call.body["path"], parse_stat(OpCode.SET_DATA, call.result).version
+            )
         if op in WRITES:
             self._write_succeeded(client, record)
-        elif op in (OpCode.GET_DATA, OpCode.EXISTS):
+        elif op in READS:
             self._read_answered(client, record)
+
+    def _multi_failed(
+        self, client: SimClient, record: OpRecord, errors: list[tuple[int, KeeperError]]
+    ) -> None:
+        ops = [(op, body) for op, body in record.call.body["ops"]]
+        failing = [(i, e) for i, e in errors if not isinstance(e, RolledBackError)]
+        if len(failing) != 1 or len(errors) != len(ops):
+            raise self._fail(
+                f"client {client.client_id}: {record.call.describe()} failed with "
+                f"{[type(e).__name__ for _, e in errors]}: not one failing op, the rest "
+                "rolled back"
+            )
+        index, error = failing[0]
+        if isinstance(error, MODEL_ERRORS):
+            self._write_failed(client, record, ops, index, error)
+
+    def _write_failed(
+        self,
+        client: SimClient,
+        record: OpRecord,
+        ops: list[tuple[int, dict[str, Any]]],
+        index: int,
+        error: KeeperError,
+    ) -> None:
+        """A write failed with an error of the tree's: some state in its window must give it."""
+        view = self.view(client)
+        lower = max(record.acked_before, record.seen_at_send, view.own_max)
+        upper = max(self.model.last_zxid, self.assigned() if self.assigned else 0)
+        who = f"client {client.client_id}"
+        failure = Failure(who, record.call.describe(), ops, index, error, lower, upper)
+        self.failures.failed(failure)
+
+    def finish(self) -> None:
+        """The run is over: judge the failed writes still waiting for the chain."""
+        self.failures.finish()
 
     def _write_succeeded(self, client: SimClient, record: OpRecord) -> None:
         key = (record.session_id, record.xid)
@@ -380,18 +356,21 @@ class History:
         body = txn.body
         if record.call.op == OpCode.CREATE:
             assert isinstance(body, CreateTxn)
-            if result[0] != body.path:
-                raise self._fail(f"create answered {result[0]}, the txn made {body.path}")
+            created = parse_create(result)[0]
+            if created != body.path:
+                raise self._fail(f"create answered {created}, the txn made {body.path}")
         elif record.call.op == OpCode.SET_DATA:
             assert isinstance(body, SetDataTxn)
-            if Stat(*result).version != body.version:
+            version = parse_stat(OpCode.SET_DATA, result).version
+            if version != body.version:
                 raise self._fail(
-                    f"set of {body.path} answered version {Stat(*result).version}, "
-                    f"the txn made {body.version}"
+                    f"set of {body.path} answered version {version}, the txn made {body.version}"
                 )
         self.durable_on_quorum(zxid)
         self.acked.append(zxid)
         self.acked_max = max(self.acked_max, zxid)
+        view = self.view(client)
+        view.own_max = max(view.own_max, zxid)
 
     def durable_on_quorum(self, zxid: int) -> None:
         """An acknowledged write is on the disks of a quorum of voters."""
@@ -406,20 +385,29 @@ class History:
         path = call.body["path"]
         state = self.model.state_at(path, record.reply_zxid)
         result = None if call.error is not None else call.result
-        got: tuple[bytes | None, int] | None = None
-        if result is not None and call.op == OpCode.GET_DATA:
-            got = (result[0], Stat(*result[1]).version)
-        elif result is not None:
-            got = (None, Stat(*result).version)
-        want = None if state is None else (state.data, state.version)
-        if call.op == OpCode.EXISTS and want is not None:
-            want = (None, want[1])
+        got: tuple[bytes | None, int] | list[str] | None = None
+        want: tuple[bytes | None, int] | list[str] | None = None
+        if call.op == OpCode.GET_CHILDREN:
+            got = None if result is None else parse_children(result)[0]
+            want = None if state is None else self.model.children_at(path, record.reply_zxid)
+            self.children_read += 1
+        else:
+            version: int | None = None
+            if result is not None and call.op == OpCode.GET_DATA:
+                data, stat = parse_get(result)
+                got, version = (data, stat.version), stat.version
+            elif result is not None:
+                exists = parse_exists(result)
+                version = None if exists is None else exists.version
+                got = None if version is None else (None, version)
+            if state is not None:
+                want = (None if call.op == OpCode.EXISTS else state.data, state.version)
+            client.remember_version(path, version)
         if got != want:
             raise self._fail(
                 f"client {client.client_id}: {call.describe()} at {record.reply_zxid:#x} read "
                 f"{got}, the chain has {want}"
             )
-        client.remember_version(path, None if got is None else got[1])
         self.reads_checked += 1
         sync = record.after_sync
         if sync is not None and sync.call.done and sync.call.error is None:

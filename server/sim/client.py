@@ -6,7 +6,10 @@ its last zxid, re-registers its watches with SET_WATCHES after a reconnect,
 and resends the writes it had in flight with their first xids, as
 `coord.client.Client` does. What it does is drawn from the seed: creates in
 every mode, sets and deletes with versions, multis, sync-then-read, reads
-that leave one-shot watches, persistent watches, closing its session.
+that leave one-shot watches, get_children of the root and of the queue (with
+and without a child watch), taking the queue's first child (and deleting the
+queue itself, which fails while it has children), persistent watches on keys
+and recursive ones on the root or the queue, closing its session.
 
 The world moves its frames; the client only decides. Every call, reply and
 event is reported to the `History` (coord.server.sim.checks).
@@ -18,7 +21,7 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from coord.client.ops import create_body, delete_body, set_body
+from coord.client.ops import create_body, delete_body, parse_children, set_body
 from coord.client.pending import Call
 from coord.client.protocol import PING_FRAME, ClientProtocol, NoticeReceived
 from coord.client.watches import WatchKind, split_set_watches
@@ -37,6 +40,8 @@ if TYPE_CHECKING:
 KEYS = ("/k0", "/k1", "/k2")
 EPHEMERALS = ("/e0", "/e1")
 QUEUE = "/q"
+PARENTS = ("/", QUEUE)
+"""Where children come and go: the root (keys, ephemerals, the queue) and the queue."""
 RESENT = frozenset({OpCode.CREATE, OpCode.DELETE, OpCode.SET_DATA, OpCode.MULTI, OpCode.SYNC})
 
 
@@ -59,6 +64,8 @@ class SimClient:
         """A stalled process: it sends and reads nothing until then (its session may expire)."""
         self.pipeline = rng.randint(1, 3)
         self.versions: dict[str, int] = {}
+        self.queue_seen: list[str] = []
+        """The queue's children as our last get_children of it answered (to take the first)."""
         self._counter = 0
         self.expired_sessions = 0
         self._closing: Call | None = None
@@ -186,45 +193,79 @@ class SimClient:
         roll = rng.random()
         if roll < 0.02:
             self._call(OpCode.CREATE, create_body(QUEUE, b""))
-        elif roll < 0.15:
+        elif roll < 0.13:
             self._call(OpCode.CREATE, create_body(key, self._value()))
-        elif roll < 0.22:
+        elif roll < 0.19:
             path = rng.choice(EPHEMERALS)
             self._call(OpCode.CREATE, create_body(path, self._value(), ephemeral=True))
-        elif roll < 0.30:
+        elif roll < 0.26:
             ephemeral = rng.random() < 0.5
             body = create_body(QUEUE + "/n-", self._value(), ephemeral=ephemeral, sequential=True)
             self._call(OpCode.CREATE, body)
-        elif roll < 0.48:
+        elif roll < 0.41:
             version = self.versions.get(key, -1) if rng.random() < 0.5 else -1
             self._call(OpCode.SET_DATA, set_body(key, self._value(), version))
-        elif roll < 0.54:
+        elif roll < 0.46:
             version = self.versions.get(key, -1) if rng.random() < 0.5 else -1
             self._call(OpCode.DELETE, delete_body(key, version))
-        elif roll < 0.60:
+        elif roll < 0.50:
             other = rng.choice(KEYS)
             ops = [
                 [int(OpCode.CHECK), {"path": key, "version": self.versions.get(key, 0)}],
                 [int(OpCode.SET_DATA), set_body(other, self._value(), -1)],
             ]
             self._call(OpCode.MULTI, {"ops": ops})
-        elif roll < 0.72:
+        elif roll < 0.53:  # (two different keys: the model keeps one change per path and txn)
+            other = rng.choice([k for k in KEYS if k != key])
+            ops = [
+                [int(OpCode.CREATE), create_body(key, self._value())],
+                [int(OpCode.DELETE), delete_body(other, -1)],
+            ]
+            self._call(OpCode.MULTI, {"ops": ops})
+        elif roll < 0.62:
             sync = self._call(OpCode.SYNC, {"path": key})
             self._read(key, watch=False, after_sync=sync)
-        elif roll < 0.88:
+        elif roll < 0.74:
             self._read(key, watch=rng.random() < 0.6)
-        elif roll < 0.92:
-            self._add_watch(key)
-        elif roll < 0.94:
+        elif roll < 0.78:
+            if rng.random() < 0.6:
+                self._add_watch(key)
+            else:
+                self._add_watch(rng.choice(PARENTS), recursive=True)
+        elif roll < 0.80:
             self._closing = self._call(OpCode.CLOSE_SESSION, {})
-        else:
+        elif roll < 0.84:
             self._call(OpCode.EXISTS, {"path": key, "watch": True},
                        on_reply=self._watch_hook(None, key))  # fmt: skip
+        elif roll < 0.94:
+            self._children(rng.choice(PARENTS), watch=rng.random() < 0.6)
+        else:
+            self._take_from_queue()
 
     def _read(self, key: str, *, watch: bool, after_sync: Call | None = None) -> None:
         hook = self._watch_hook(WatchKind.DATA, key) if watch else None
         body = {"path": key, "watch": watch}
         self._call(OpCode.GET_DATA, body, on_reply=hook, after_sync=after_sync)
+
+    def _children(self, parent: str, *, watch: bool) -> None:
+        child_hook = self._watch_hook(WatchKind.CHILD, parent) if watch else None
+
+        def hook(err: int, result: Any) -> None:
+            if err == 0 and parent == QUEUE:
+                self.queue_seen = parse_children(result)[0]
+            if child_hook is not None:
+                child_hook(err, result)
+
+        self._call(OpCode.GET_CHILDREN, {"path": parent, "watch": watch}, on_reply=hook)
+
+    def _take_from_queue(self) -> None:
+        """Delete the queue's first child we saw (another client may have taken it), or,
+        knowing of none, the queue itself (NotEmpty while it has children)."""
+        if self.queue_seen:
+            name = self.queue_seen.pop(0)
+            self._call(OpCode.DELETE, delete_body(f"{QUEUE}/{name}", -1))
+        else:
+            self._call(OpCode.DELETE, delete_body(QUEUE, -1))
 
     def _watch_hook(self, kind: WatchKind | None, path: str) -> Callable[[int, Any], None]:
         registry = self.protocol.watches
@@ -237,16 +278,17 @@ class SimClient:
 
         return hook
 
-    def _add_watch(self, key: str) -> None:
+    def _add_watch(self, path: str, *, recursive: bool = False) -> None:
         registry = self.protocol.watches
+        kind = WatchKind.PERSISTENT_RECURSIVE if recursive else WatchKind.PERSISTENT
+        mode = AddWatchMode.PERSISTENT_RECURSIVE if recursive else AddWatchMode.PERSISTENT
 
         def hook(err: int, result: Any) -> None:
-            if err == 0 and not registry.has(WatchKind.PERSISTENT, key):
-                registry.add(WatchKind.PERSISTENT, key, self._on_event)
-                self.history.watch_set(self, WatchKind.PERSISTENT, key)
+            if err == 0 and not registry.has(kind, path):
+                registry.add(kind, path, self._on_event)
+                self.history.watch_set(self, kind, path)
 
-        self._call(OpCode.ADD_WATCH, {"path": key, "mode": int(AddWatchMode.PERSISTENT)},
-                   on_reply=hook)  # fmt: skip
+        self._call(OpCode.ADD_WATCH, {"path": path, "mode": int(mode)}, on_reply=hook)
 
     def take_closed(self) -> bool:
         """Our CLOSE_SESSION was answered (or lost with its connection): start a new session.

@@ -6,7 +6,9 @@ not, a sequential name is the parent's counter, a set's new version is one
 more, a delete's node has no children, a multi's checks hold, a session's
 close removes exactly its ephemerals. It keeps, per path, the states the
 path went through by zxid, so that a read's reply can be checked against the
-state at the zxid the reply carries, and the changes a watch must hear of.
+state at the zxid the reply carries, and the changes a watch must hear of:
+the path's own, the zxids at which its children came or went (a child
+watch's), and every change under it in zxid order (a recursive watch's).
 
 A digest (an XOR of per-node hashes, kept incrementally) names the tree at
 each zxid, for comparing with the members' real trees.
@@ -32,6 +34,10 @@ from coord.server.core.txn import (
 )
 
 
+class Violation(AssertionError):
+    """A guarantee did not hold."""
+
+
 class ModelViolation(AssertionError):
     """A committed txn the model says could not have happened."""
 
@@ -53,6 +59,8 @@ class _Node:
 
 
 CREATED, CHANGED, DELETED = "created", "changed", "deleted"
+ROOT = NodeState(b"", 0, 0)
+"""The root as the model reads it (no txn changes it, so it has no history)."""
 
 
 def node_hash(path: str, data: bytes | None, version: int, owner: int) -> int:
@@ -79,15 +87,22 @@ class TreeModel:
         self.digests: dict[int, int] = {0: 0}
         """zxid -> the digest of the tree right after that txn."""
         self._history: dict[str, tuple[list[int], list[NodeState | None]]] = {}
+        self._names: dict[str, dict[str, None]] = {}
+        """parent -> every child path it ever had, in order of first creation."""
+        self._child_zxids: dict[str, list[int]] = {}
+        """parent -> the zxids at which a child came or went (once per zxid)."""
+        self._touched: list[tuple[int, str]] = []
+        """(zxid, path) of every change, in zxid order, once per path and zxid."""
+        self._touched_zxids: list[int] = []
         self.last_zxid = 0
 
     # -- reading the model -------------------------------------------------------------
 
     def state_at(self, path: str, zxid: int) -> NodeState | None:
-        """The node at `path` as of `zxid` (None: absent)."""
+        """The node at `path` as of `zxid` (None: absent; the root is always there)."""
         history = self._history.get(path)
         if history is None:
-            return None
+            return ROOT if path == "/" else None
         zxids, states = history
         index = bisect_right(zxids, zxid)
         return states[index - 1] if index else None
@@ -105,6 +120,39 @@ class TreeModel:
             kind = CREATED if before is None else DELETED if now is None else CHANGED
             out.append((zxids[i], kind))
         return out
+
+    def kind_at(self, path: str, zxid: int) -> str:
+        """What the change of `path` at `zxid` was (one that is in its history)."""
+        before = self.state_at(path, zxid - 1)
+        return (
+            CREATED if before is None else DELETED if self.state_at(path, zxid) is None else CHANGED
+        )
+
+    def children_at(self, parent: str, zxid: int) -> list[str]:
+        """The names of `parent`'s children as of `zxid`, sorted (as get_children answers)."""
+        prefix = "/" if parent == "/" else parent + "/"
+        return sorted(
+            path[len(prefix) :]
+            for path in self._names.get(parent, ())
+            if self.state_at(path, zxid) is not None
+        )
+
+    def child_changes(self, parent: str, after: int, upto: int) -> list[int]:
+        """The zxids in (after, upto] at which a child of `parent` was created or deleted."""
+        zxids = self._child_zxids.get(parent, [])
+        return zxids[bisect_right(zxids, after) : bisect_right(zxids, upto)]
+
+    def subtree_changes(self, root: str, after: int, upto: int) -> list[tuple[int, str, str]]:
+        """(zxid, path, created/changed/deleted) of `root` and every node under it, in
+        (after, upto], in zxid order."""
+        zxids = self._touched_zxids
+        start, end = bisect_right(zxids, after), bisect_right(zxids, upto)
+        prefix = "/" if root == "/" else root + "/"
+        return [
+            (zxid, path, self.kind_at(path, zxid))
+            for zxid, path in self._touched[start:end]
+            if path == root or path.startswith(prefix)
+        ]
 
     # -- applying ------------------------------------------------------------------------
 
@@ -229,3 +277,11 @@ class TreeModel:
         else:
             zxids.append(zxid)
             states.append(state)
+            self._touched.append((zxid, path))
+            self._touched_zxids.append(zxid)
+        if (old is None) != (node is None):  # a child came or went
+            parent = path.rsplit("/", 1)[0] or "/"
+            self._names.setdefault(parent, {})[path] = None
+            changed = self._child_zxids.setdefault(parent, [])
+            if not changed or changed[-1] != zxid:
+                changed.append(zxid)

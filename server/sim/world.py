@@ -123,6 +123,8 @@ class World:
         self.network.drop = config.faults.drop
         self.history = History(voters)
         self.history.holders = self._holders
+        self.history.assigned = self._assigned
+        self._assigned_max = 0
         self.clients = [SimClient(i + 1, self.rng, self.history) for i in range(config.clients)]
         self.connections: dict[int, ClientConnection] = {}
         self.conn_of_client: dict[int, int] = {}
@@ -181,6 +183,14 @@ class World:
         """The members whose disks hold the txn at `zxid`."""
         return [i for i, member in self.members.items() if member.disk.holds(zxid)]
 
+    def _assigned(self) -> int:
+        """The highest zxid any leader has handed out (a failed write's window ends there)."""
+        for member in self.members.values():
+            sequencer = member.core.replica.sequencer if member.core is not None else None
+            if sequencer is not None:
+                self._assigned_max = max(self._assigned_max, sequencer.next_zxid - 1)
+        return self._assigned_max
+
     @property
     def now_ms(self) -> int:
         return self.time * STEP_MS
@@ -212,6 +222,7 @@ class World:
         for member_id in self.ids:
             self._pump(member_id)
             self._serving_is_committed(member_id)
+        self._assigned()  # (before a crash takes a leader's sequencer with it)
         if faults:
             self._faults()
         if self.time % 25 == 0:
@@ -452,6 +463,7 @@ def run_seed(seed: int, *, config: SimConfig | None = None, trace: bool = False)
                 raise Violation(f"member {member_id}'s final tree differs from the chain's")
         for zxid in world.history.acked:
             world.history.durable_on_quorum(zxid)
+        world.history.finish()
     except Exception as exc:  # a checker's Violation, or anything a core raised
         text = (
             str(exc)
@@ -465,20 +477,15 @@ def run_seed(seed: int, *, config: SimConfig | None = None, trace: bool = False)
 
 
 def _stats(world: World) -> dict[str, int]:
-    history = world.history
+    members = world.members.values()
     stats = {
         "steps": world.time,
-        "acked_writes": len(history.acked),
-        "chain": len(history.chain),
-        "reads_checked": history.reads_checked,
-        "sync_reads": history.sync_reads,
-        "events": history.events,
-        "sessions_expired": history.expired,
+        **world.history.stats(),
         "delivered": world.network.delivered,
         "dropped": world.network.dropped,
-        "torn_writes": sum(m.torn_writes for m in world.members.values()),
-        "snapshots_installed": sum(m.snapshots_installed for m in world.members.values()),
-        "truncations": sum(m.truncations for m in world.members.values()),
+        "torn_writes": sum(m.torn_writes for m in members),
+        "snapshots_installed": sum(m.snapshots_installed for m in members),
+        "truncations": sum(m.truncations for m in members),
     }
     stats.update(world.counts)
     return stats

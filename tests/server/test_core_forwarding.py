@@ -335,3 +335,56 @@ def test_a_follower_forwards_the_body_it_validated_as_the_client_sent_it():
     ((_, refusal),) = pair.leader.ready().peer_messages
     assert isinstance(refusal, ForwardReply) and refusal.err == MarshallingError.code
     assert pair.leader.tree.get("/a") is None
+
+
+# -- a refusal waits for the pending txns it was decided against ---------------------------
+#
+# The leader refuses a write against its pending state: txns it has proposed but
+# not yet committed. Answered at once, a refusal could tell of a state that never
+# was: a create refused because another client's create of the same node is
+# pending, and that create lost with the leader's crash, leaves its client told
+# NodeExists of a node that never existed (the simulator's failed-write check
+# found this). So a refusal is held until those txns are applied.
+
+
+def test_a_leaders_own_client_is_refused_only_once_the_txn_it_depends_on_is_applied():
+    leader = ServerCore(CoreConfig(tick_ms=100, server_id=LEADER, standalone=False))
+    leader.become_leader(epoch=1, now_ms=NOW)
+    request = ConnectRequest(protocol_version=PROTOCOL_VERSION, timeout_ms=1000)
+    for conn in (5, 6):
+        leader.connect(conn, request, now_ms=NOW, password=b"p" * 16)
+    leader.apply_committed(leader.ready().txns, now_ms=NOW)  # the two sessions
+    leader.ready()  # (their connect responses)
+    leader.request(5, 1, OpCode.CREATE, {"path": "/a", "data": b""}, now_ms=NOW)
+    leader.request(6, 1, OpCode.CREATE, {"path": "/a", "data": b""}, now_ms=NOW)
+    pending = leader.ready()
+    assert [conn for conn, _ in pending.messages] == []  # conn 6's NodeExists waits
+    assert len(pending.txns) == 1
+    leader.apply_committed(pending.txns, now_ms=NOW)
+    answered = dict(leader.ready().messages)
+    assert isinstance(_result(answered[5]), Created)
+    assert isinstance(_error(answered[6]), NodeExistsError)
+    assert answered[6].zxid == pending.txns[0].zxid  # it shows the state it was judged by
+
+
+def test_a_forwarded_write_is_refused_only_once_the_txn_it_depends_on_is_applied():
+    pair = Pair()
+    pair.connect(7)
+    pair.connect(8)
+    pair.send(7, 1, OpCode.CREATE, {"path": "/a", "data": b""})
+    pair.send(8, 1, OpCode.CREATE, {"path": "/a", "data": b""})
+    for _, message in pair.follower.ready().peer_messages:
+        message = _roundtrip(message)
+        if isinstance(message, ForwardRequest):
+            pair.leader.forwarded(message, now_ms=NOW)
+    pending = pair.leader.ready()
+    assert not [m for _, m in pending.peer_messages if isinstance(m, ForwardReply)]
+    assert len(pending.txns) == 1
+    for member in (pair.leader, pair.follower):
+        member.apply_committed(pending.txns, now_ms=NOW)
+    refusals = [m for _, m in pair.leader.ready().peer_messages if isinstance(m, ForwardReply)]
+    assert [(r.xid, r.err) for r in refusals] == [(1, NodeExistsError.code)]
+    pair.follower.forward_refused(_roundtrip(refusals[0]))
+    pair.pump()
+    assert isinstance(_result(pair.replies(7)[0]), Created)
+    assert isinstance(_error(pair.replies(8)[0]), NodeExistsError)

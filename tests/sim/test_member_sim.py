@@ -8,9 +8,11 @@ or, in pytest, `MEMBER_SIM_SEED=1234 pytest tests/sim -k member_replay`. For
 thousands of seeds: `python -m coord.server.sim --seeds 10000 --jobs 2`.
 
 The checker tests break each guarantee on purpose, at the checker (a history
-that violates it) and, for two of them, in the system itself (a client that
-loses watch events, a server that forgets the writes it applied), and show
-that the checker says so.
+that violates it) and, for several, in the system itself (a client that
+loses watch events, a server that forgets the writes it applied, one that
+lists children wrongly, loses child events, forgets child watches in
+SET_WATCHES, sends recursive events twice, or refuses deletes for no reason),
+and show that the checker says so.
 """
 
 from __future__ import annotations
@@ -21,10 +23,17 @@ from typing import Any, cast
 
 import pytest
 
+from coord import paths
 from coord.client.pending import Call
 from coord.client.watches import WatchKind
-from coord.messages import CreateMode, EventType, OpCode, WatchedEvent
+from coord.errors import (
+    NotEmptyError,
+)
+from coord.messages import CreateMode, EventType, OpCode, SetWatchesRequest, WatchedEvent
+from coord.server.core import replica
 from coord.server.core.dedupe import WriteResults
+from coord.server.core.output import Children
+from coord.server.core.prep import Preparer
 from coord.server.core.tree import DataTree
 from coord.server.core.txn import (
     CreateSessionTxn,
@@ -33,6 +42,7 @@ from coord.server.core.txn import (
     Txn,
     TxnHeader,
 )
+from coord.server.core.watches import WatchManager
 from coord.server.sim import client as sim_client
 from coord.server.sim.checks import History, Violation
 from coord.server.sim.client import SimClient
@@ -79,6 +89,8 @@ def test_the_seeds_exercise_every_fault_and_the_whole_api() -> None:
     for name in (
         "crashes", "partitions", "clock_jumps", "torn_writes", "disconnects", "stalls",
         "dropped", "snapshots_installed", "sessions_expired", "events", "sync_reads",
+        "children_read", "child_events", "child_watches_rearmed", "recursive_events",
+        "failed_writes_checked",
     ):  # fmt: skip
         assert totals.get(name, 0) > 0, name
 
@@ -114,6 +126,74 @@ def test_a_server_that_forgets_applied_writes_is_caught(monkeypatch: pytest.Monk
     monkeypatch.setattr(WriteResults, "get", lambda self, session_id, xid: None)
     failure = _first_failure(range(20))
     assert "applied twice" in failure
+
+
+def test_a_server_that_lists_children_wrongly_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = replica.evaluate_read
+
+    def short(*args: Any, **kwargs: Any) -> Any:
+        result = real(*args, **kwargs)
+        if isinstance(result, Children) and result.names:
+            return Children(result.names[:-1], result.stat)
+        return result
+
+    monkeypatch.setattr(replica, "evaluate_read", short)
+    assert "GET_CHILDREN" in _first_failure(range(10))
+
+
+def test_a_server_that_loses_child_events_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = WatchManager.trigger
+
+    def lossy(self: WatchManager, kind: EventType, *args: Any, **kwargs: Any) -> Any:
+        out = real(self, kind, *args, **kwargs)
+        return [] if kind is EventType.CHILD else out
+
+    monkeypatch.setattr(WatchManager, "trigger", lossy)
+    assert "child watch event" in _first_failure(range(10))
+
+
+def test_a_server_whose_set_watches_forgets_child_changes_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SET_WATCHES re-registers the child watches but fires none of what they missed."""
+    real = replica.set_watches
+
+    def forgetful(tree: Any, watches: Any, watcher: Any, request: SetWatchesRequest) -> Any:
+        fired = real(tree, watches, watcher, request.model_copy(update={"child": []}))
+        watches.add_many(watcher, child=[p for p in request.child if p in tree.nodes])
+        return fired
+
+    monkeypatch.setattr(replica, "set_watches", forgetful)
+    assert "child watch" in _first_failure(range(30))
+
+
+def test_a_server_that_sends_recursive_events_twice_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = WatchManager.trigger
+
+    def twice(self: WatchManager, kind: EventType, path: str, *args: Any, **kw: Any) -> Any:
+        out = real(self, kind, path, *args, **kw)
+        roots = [r for r in paths.ancestors(path) if r in self.recursive.by_path]
+        again = [(w, e) for w, e in out if any(self.recursive.has(r, w) for r in roots)]
+        return out + again
+
+    monkeypatch.setattr(WatchManager, "trigger", twice)
+    assert "answers no watch" in _first_failure(range(10))
+
+
+def test_a_server_that_refuses_deletes_for_no_reason_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = Preparer._delete
+
+    def refusing(self: Preparer, request: Any, *args: Any) -> Any:
+        if request.path in sim_client.KEYS:
+            raise NotEmptyError(f"{request.path} has children (it has not)", path=request.path)
+        return real(self, request, *args)
+
+    monkeypatch.setattr(Preparer, "_delete", refusing)
+    assert "failed with NotEmptyError" in _first_failure(range(10))
 
 
 # -- the checkers, on histories that break them ----------------------------------------------
