@@ -477,6 +477,13 @@ class Client:
 
     def _adopt(self, response: ConnectResponse, host: HostPort) -> None:
         """Take the session, queue SET_WATCHES ahead of everything, become CONNECTED."""
+        if not self._session_id:
+            # A new session's answer names the zxid that created it: a member that has
+            # not applied that much would not know the session and call it expired.
+            # Seen, it makes such a member refuse us as behind, and we try the next
+            # one. (A resumed session's answer is not counted: its zxid may run ahead
+            # of watch events this session is still owed; see ClientProtocol.)
+            self._protocol.see_zxid(response.zxid)
         self._session_id = response.session_id
         self._password = response.password
         self._negotiated_timeout = response.timeout_ms / 1000

@@ -51,7 +51,7 @@ from coord.client.watches import WatchKind
 from coord.errors import KeeperError, NoNodeError, RolledBackError
 from coord.messages import WATCH_XID, OpCode, WatchedEvent, event_from_wire
 from coord.server.core.tree import DataTree
-from coord.server.core.txn import CheckTxn, CreateTxn, SetDataTxn, Txn
+from coord.server.core.txn import CheckTxn, CloseSessionTxn, CreateTxn, SetDataTxn, Txn
 from coord.server.sim.model import ModelViolation, TreeModel, Violation, tree_digest
 from coord.server.sim.outcomes import MODEL_ERRORS, Failure, FailureChecker
 from coord.server.sim.watchcheck import WatchChecker, Watches
@@ -113,6 +113,8 @@ class History:
         self.sync_reads = 0
         self.events = 0
         self.expired = 0
+        self.closed_sessions: set[int] = set()
+        """Sessions whose close the chain holds: only they may be called expired."""
         self._records: dict[int, OpRecord] = {}
         """id(call) -> its record, while the call is open."""
         self.holders: Callable[[int], list[int]] | None = None
@@ -162,6 +164,8 @@ class History:
             except ModelViolation as exc:
                 raise self._fail(f"member {member}: {exc}") from None
             self.chain[txn.zxid] = txn
+            if isinstance(txn.body, CloseSessionTxn):
+                self.closed_sessions.add(txn.body.session_id)
             header = txn.header
             if header.xid > 0 and header.session_id and not isinstance(txn.body, CheckTxn):
                 # (a top-level CheckTxn is a sync's marker: a resent sync may order again)
@@ -231,6 +235,11 @@ class History:
         self.watches.reconnected(self.view(client).armed)
 
     def session_ended(self, client: SimClient, session_id: int, *, expired: bool) -> None:
+        if expired and session_id not in self.closed_sessions:
+            raise self._fail(
+                f"client {client.client_id} was told session {session_id:#x} expired, "
+                "but no close of it is committed: a live session was given up"
+            )
         view = self.view(client)
         view.armed.clear()
         view.calls.clear()

@@ -107,6 +107,7 @@ class SimClient:
             return False
         if not self.session_id:
             self.history.session_started(self, response.session_id)
+            self.protocol.see_zxid(response.zxid)  # as coord.client.Client does
         else:
             self.history.reconnected(self)
         self.session_id = response.session_id
@@ -126,10 +127,16 @@ class SimClient:
         self.history.frame(self, frame)
         try:
             self.protocol.receive_frame(frame)
-        except NoticeReceived:
+        except NoticeReceived as notice:
+            if isinstance(notice.error, SessionExpiredError):
+                self._session_over(expired=True)  # as coord.client.Client: the session is lost
             return False
         if isinstance(frame, list) and len(frame) == 4 and frame[2] == SessionExpiredError.code:
-            self._session_over(expired=True)  # the member says the session is gone
+            # The member says the session is gone, or (after our own CLOSE_SESSION on
+            # this connection) that it is closing: that one is no expiry.
+            closed_by_us = self._closing is not None
+            self._closing = None
+            self._session_over(expired=not closed_by_us)
             return False
         return True
 

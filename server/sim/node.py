@@ -147,7 +147,13 @@ class SimMember:
         )
         disk = self.disk
         zab = ZabPeer(
-            ZabConfig(self.member_id, self.voters, self.observers, max_history=self.max_history),
+            ZabConfig(
+                self.member_id,
+                self.voters,
+                self.observers,
+                max_history=self.max_history,
+                tick_ms=TICK_MS,
+            ),
             PersistentState(disk.epochs.accepted_epoch, disk.epochs.current_epoch),
             list(disk.log),
             last_zxid=max(disk.last_zxid(), tree.last_zxid),

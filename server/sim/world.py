@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import random
 import traceback
-from dataclasses import dataclass, field
 from typing import Any
 
 from coord.messages import parse_connect
@@ -26,77 +25,12 @@ from coord.server.core.txn import Txn
 from coord.server.native.codec import to_wire
 from coord.server.sim.checks import History, Violation
 from coord.server.sim.client import SimClient
+from coord.server.sim.config import STEP_MS, Result, SimConfig
 from coord.server.sim.model import tree_digest
 from coord.server.sim.net import ClientConnection, Network, through_msgpack
 from coord.server.sim.node import SimMember
 from coord.server.zab.codec import WireMessage
 from coord.server.zab.messages import Role
-
-STEP_MS = 10
-
-
-@dataclass
-class Faults:
-    drop: float = 0.0
-    crash: float = 0.0
-    restart: float = 0.05
-    partition: float = 0.0
-    heal: float = 0.02
-    clock_jump: float = 0.0
-    slow_disk: float = 0.0
-    slow_steps: int = 5
-    torn: float = 0.0
-    disconnect: float = 0.0
-    stall: float = 0.0
-
-
-@dataclass
-class SimConfig:
-    seed: int
-    voters: int = 3
-    observers: int = 0
-    clients: int = 3
-    max_history: int = 100_000
-    drift: float = 0.0
-    faults: Faults = field(default_factory=Faults)
-    safety_steps: int = 1500
-    liveness_steps: int = 1500
-
-    @classmethod
-    def from_seed(cls, seed: int) -> SimConfig:
-        rng = random.Random(seed * 7919 + 1)
-
-        def some(rate: float) -> float:
-            return rate * rng.random() if rng.random() < 0.7 else 0.0
-
-        faults = Faults(
-            drop=some(0.02),
-            crash=some(0.002),
-            partition=some(0.004),
-            clock_jump=some(0.004),
-            slow_disk=some(0.2),
-            torn=some(0.05),
-            disconnect=some(0.004),
-            stall=some(0.001),
-        )
-        return cls(
-            seed,
-            voters=rng.choice([3, 3, 5]),
-            observers=rng.choice([0, 0, 1]),
-            clients=rng.randint(2, 5),
-            max_history=rng.choice([100_000, 100_000, 30, 8]),
-            drift=rng.choice([0.0, 0.02, 0.05]),
-            faults=faults,
-        )
-
-
-@dataclass
-class Result:
-    seed: int
-    ok: bool
-    failure: str = ""
-    trace: list[str] = field(default_factory=list)
-    stats: dict[str, int] = field(default_factory=dict)
 
 
 class World:
@@ -133,6 +67,10 @@ class World:
         self.trace: list[str] | None = [] if trace else None
         self.counts: dict[str, int] = {}
         self.faults = config.faults
+        self.paused_until: dict[int, int] = {}
+        """Members whose process is frozen, until which step."""
+        self.backlog: dict[int, list[tuple[int, WireMessage]]] = {}
+        """Peer messages that reached a frozen member: read when it resumes."""
         for member in self.members.values():
             member.boot()
 
@@ -202,7 +140,11 @@ class World:
         self.history.now_ms = self.now_ms
         lives = self._lives()
         up = {i for i, m in self.members.items() if m.up}
+        self._resume_due()
         for source, target, message in self.network.due(self.time, lives, up):
+            if target in self.paused_until:
+                self.backlog.setdefault(target, []).append((source, message))
+                continue
             core = self.members[target].core
             assert core is not None
             core.receive(source, message, self.members[target].now_ms)
@@ -210,7 +152,7 @@ class World:
         for member_id in self.ids:
             member = self.members[member_id]
             member.advance_clock(STEP_MS)
-            if member.core is None:
+            if member.core is None or member_id in self.paused_until:
                 continue
             for _ in range(member.due_ticks()):
                 member.core.tick(member.now_ms)
@@ -234,10 +176,23 @@ class World:
 
         return send
 
+    def _resume_due(self) -> None:
+        """Frozen members whose pause is over: they read what queued up, with a clock that
+        ran on meanwhile (the first input after a pause comes with the jumped time)."""
+        for member_id, until in list(self.paused_until.items()):
+            if until > self.time:
+                continue
+            del self.paused_until[member_id]
+            member = self.members[member_id]
+            self._note(f"resume member {member_id}")
+            for source, message in self.backlog.pop(member_id, []):
+                if member.core is not None:
+                    member.core.receive(source, message, member.now_ms)
+
     def _pump(self, member_id: int) -> None:
         member = self.members[member_id]
         core = member.core
-        if core is None:
+        if core is None or member_id in self.paused_until:
             return
 
         def deliver(frames: list[tuple[int, Any]], closes: list[int]) -> None:
@@ -266,6 +221,8 @@ class World:
             if member.core is None or member.incarnation != conn.member_life:
                 self._end(conn, member_side=False)
                 continue
+            if conn.member in self.paused_until:
+                continue  # frozen: what the client sent waits in the socket
             for frame in conn.take(conn.to_member, self.time):
                 replica = member.core.replica
                 if not conn.handshake_sent:
@@ -367,6 +324,13 @@ class World:
         elif self.network.sides and rng.random() < f.heal:
             self.network.heal()
             self._note("heal")
+        if f.pause and rng.random() < f.pause:
+            member_id = rng.choice(self.ids)
+            if self.members[member_id].up and member_id not in self.paused_until:
+                steps = rng.randint(10, 600)  # 0.1-6 s, past a session timeout at times
+                self.paused_until[member_id] = self.time + steps
+                self._count("pauses")
+                self._note(f"pause member {member_id} for {steps * STEP_MS} ms")
         if f.clock_jump and rng.random() < f.clock_jump:
             member = self.members[rng.choice(self.ids)]
             jump = rng.randint(1, 30) * 100
@@ -385,6 +349,8 @@ class World:
                 self._note(f"stall client {client.client_id} until {client.silent_until_ms}")
 
     def crash(self, member_id: int) -> None:
+        self.paused_until.pop(member_id, None)
+        self.backlog.pop(member_id, None)
         member = self.members[member_id]
         if member.busy:
             self._count("torn_readys")
@@ -486,6 +452,7 @@ def _stats(world: World) -> dict[str, int]:
         "torn_writes": sum(m.torn_writes for m in members),
         "snapshots_installed": sum(m.snapshots_installed for m in members),
         "truncations": sum(m.truncations for m in members),
+        "lease_expiries": sum(m.core.zab.lease_expiries for m in members if m.core is not None),
     }
     stats.update(world.counts)
     return stats

@@ -90,7 +90,7 @@ def test_the_seeds_exercise_every_fault_and_the_whole_api() -> None:
         "crashes", "partitions", "clock_jumps", "torn_writes", "disconnects", "stalls",
         "dropped", "snapshots_installed", "sessions_expired", "events", "sync_reads",
         "children_read", "child_events", "child_watches_rearmed", "recursive_events",
-        "failed_writes_checked",
+        "failed_writes_checked", "pauses", "lease_expiries",
     ):  # fmt: skip
         assert totals.get(name, 0) > 0, name
 
