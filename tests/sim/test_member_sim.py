@@ -48,7 +48,7 @@ from coord.server.sim.checks import History, Violation
 from coord.server.sim.client import SimClient
 from coord.server.sim.world import run_seed
 
-CI_SEEDS = 100
+CI_SEEDS = 300
 STAT = [1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 1]
 """A Stat on the wire (version 0), for replies built by hand."""
 
