@@ -21,10 +21,23 @@ _ROLE = re.compile(r"member (\d+) is (leading|following|observing|not serving)")
 
 
 class ProcessEnsemble:
-    def __init__(self, root: Path, size: int = 3, tick_ms: int = 100, observers: int = 0) -> None:
+    def __init__(
+        self,
+        root: Path,
+        size: int = 3,
+        tick_ms: int = 100,
+        observers: int = 0,
+        *,
+        addresses: list[str] | None = None,
+        zk: bool = False,
+    ) -> None:
         self.root = root
         self.size = size + observers
-        self.config = write_config(root, size, observers, tick_ms, True)
+        self.addresses = addresses or ["127.0.0.1"] * self.size
+        """Each member's address (its own loopback address lets a firewall cut it off)."""
+        self.config = write_config(
+            root, size, observers, tick_ms, True, zk=zk, hosts=self.addresses
+        )
         self.processes: dict[int, trio.Process] = {}
         self._log_start: dict[int, int] = {}
         """Where each member's current run begins in its log (roles before it are stale)."""
@@ -33,13 +46,24 @@ class ProcessEnsemble:
             int(line.split("=")[1]) for line in text.splitlines() if line.startswith("client_port")
         ]
         self.client_ports = dict(zip(range(1, self.size + 1), ports, strict=True))
+        zk_ports = [
+            int(line.split("=")[1]) for line in text.splitlines() if line.startswith("zk_port")
+        ]
+        self.zk_ports = dict(zip(range(1, self.size + 1), zk_ports, strict=False))
 
     @property
     def hosts(self) -> str:
-        return ",".join(f"127.0.0.1:{port}" for port in self.client_ports.values())
+        return ",".join(self.host(member_id) for member_id in self.client_ports)
+
+    @property
+    def zk_hosts(self) -> str:
+        """The ZooKeeper-compatible ports (with zk=True), as kazoo's hosts string."""
+        return ",".join(
+            f"{self.addresses[member_id - 1]}:{port}" for member_id, port in self.zk_ports.items()
+        )
 
     def host(self, member_id: int) -> str:
-        return f"127.0.0.1:{self.client_ports[member_id]}"
+        return f"{self.addresses[member_id - 1]}:{self.client_ports[member_id]}"
 
     def member_of(self, host: str) -> int:
         port = int(host.rsplit(":", 1)[1])
@@ -65,6 +89,10 @@ class ProcessEnsemble:
         process = self.processes.pop(member_id)
         process.send_signal(sig)
         await process.wait()
+
+    def signal(self, member_id: int, sig: int) -> None:
+        """Send `sig` to a running member and leave it running (SIGSTOP, SIGCONT)."""
+        self.processes[member_id].send_signal(sig)
 
     async def stop_all(self) -> None:
         for member_id in list(self.processes):

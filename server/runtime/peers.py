@@ -204,12 +204,15 @@ class PeerNetwork:
 
     async def _outbound(self, peer_id: int) -> None:
         member = self.spec.get(peer_id)
+        source = _source_address(self.spec.get(self.my_id).host)
         delay = RETRY_MIN
         while True:
             stream: trio.SocketStream | None = None
             with trio.move_on_after(self._silence):
                 try:
-                    stream = await trio.open_tcp_stream(member.host, member.peer_port)
+                    stream = await trio.open_tcp_stream(
+                        member.host, member.peer_port, local_address=source
+                    )
                 except OSError:
                     pass
             if stream is None:
@@ -334,6 +337,17 @@ class PeerNetwork:
             if not data:
                 return
             reader.receive_data(data)
+
+
+def _source_address(host: str) -> str | None:
+    """Dial from our own member address when it is a specific IP, so that the other side
+    sees the address the config names for us (its accept filter checks it), also on a
+    host with several addresses; None (the kernel's choice) for a name or a wildcard."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return None if address.is_unspecified else str(address)
 
 
 def _give_up_unacknowledged_after(stream: trio.SocketStream, seconds: float) -> None:

@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 
 
-def _free_ports(count: int) -> list[int]:
+def _free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     sockets = []
     for _ in range(count):
         sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         sockets.append(sock)
     ports = [sock.getsockname()[1] for sock in sockets]
     for sock in sockets:
@@ -29,16 +29,28 @@ def _free_ports(count: int) -> list[int]:
 
 
 def write_config(
-    root: Path, size: int, observers: int, tick_ms: int, fsync: bool, *, zk: bool = False
+    root: Path,
+    size: int,
+    observers: int,
+    tick_ms: int,
+    fsync: bool,
+    *,
+    zk: bool = False,
+    hosts: list[str] | None = None,
 ) -> Path:
     """Write root/ensemble.toml for `size` voters and `observers` observers on loopback.
 
-    With `zk`, every member also gets a ZooKeeper-compatible client port.
+    With `zk`, every member also gets a ZooKeeper-compatible client port. `hosts`
+    gives each member its own loopback address (127.0.0.2, ...), so that a firewall
+    rule can cut one member off from the others; by default all share 127.0.0.1.
     """
     root.mkdir(parents=True, exist_ok=True)
     total = size + observers
-    ports = _free_ports(2 * total)
-    zk_ports = _free_ports(total) if zk else []
+    hosts = hosts or ["127.0.0.1"] * total
+    if len(hosts) != total:
+        raise ValueError(f"{len(hosts)} hosts for {total} members")
+    ports = [port for host in hosts for port in _free_ports(2, host)]
+    zk_ports = [_free_ports(1, host)[0] for host in hosts] if zk else []
     lines = [
         "[server]",
         f"fsync = {'true' if fsync else 'false'}",
@@ -54,7 +66,7 @@ def write_config(
             "",
             "[[ensemble.member]]",
             f"id = {index + 1}",
-            'host = "127.0.0.1"',
+            f'host = "{hosts[index]}"',
             f"client_port = {ports[2 * index]}",
             f"peer_port = {ports[2 * index + 1]}",
             f"observer = {'true' if index >= size else 'false'}",
