@@ -126,6 +126,14 @@ class MemberCore:
                     )
                 )
 
+    def link_lost(self, member_id: int, now_ms: int) -> None:
+        """The link from `member_id` closed: if it is our leader, it is most likely gone
+        (a process that dies closes its sockets), so look for a new one now rather than
+        wait out the silence."""
+        self._observe_time(now_ms)
+        self.zab.link_lost(member_id)
+        self._stop_unless_serving()
+
     def tick(self, now_ms: int) -> None:
         """One tick of the ensemble's clock; a follower reports its sessions' touches."""
         self._observe_time(now_ms)
@@ -212,6 +220,10 @@ class MemberCore:
         leader kept that they expired).
         """
         self.zab.observe_time(now_ms)
+        self._stop_unless_serving()
+
+    def _stop_unless_serving(self) -> None:
+        """The peer stopped serving: drop the clients now, not at the next Ready."""
         if not self.zab.serving and self.replica.serving:
             self.replica.stop_serving()
             self._note_role()

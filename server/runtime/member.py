@@ -91,7 +91,9 @@ class EnsembleMember(StandaloneServer):
         )
         zab = await self._zab_from_disk(accepted, current, tree.last_zxid)
         self.member = MemberCore(self.core, zab)
-        self.peers = self._peer_network_factory(config.server_id, self.spec, self._deliver)
+        self.peers = self._peer_network_factory(
+            config.server_id, self.spec, self._deliver, self._link_lost
+        )
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -143,6 +145,11 @@ class EnsembleMember(StandaloneServer):
     def _deliver(self, sender: int, message: WireMessage) -> None:
         assert self.member is not None and self.clock is not None
         self.member.receive(sender, message, self.clock.now_ms())
+        self._kick()
+
+    def _link_lost(self, member_id: int) -> None:
+        assert self.member is not None and self.clock is not None
+        self.member.link_lost(member_id, self.clock.now_ms())
         self._kick()
 
     async def _tick(self) -> None:

@@ -76,6 +76,14 @@ HEARTBEAT = encode_frame(None)
 
 Deliver = Callable[[int, WireMessage], None]
 """How a transport hands a received message to its member: deliver(sender, message)."""
+LinkLost = Callable[[int], None]
+"""How a transport tells its member that a member's link ended: lost(member). Only a link
+that closed says so (a process that died closes its sockets at once); a silent one is
+the read deadline's to end, and a member's reconnect replacing its link is no loss."""
+
+
+def _nobody(member: int) -> None:
+    """The default LinkLost: nobody listens."""
 
 
 class PeerTransport(Protocol):
@@ -88,8 +96,12 @@ class PeerTransport(Protocol):
     def send(self, peer_id: int, message: WireMessage) -> None: ...
 
 
-PeerTransportFactory = Callable[[int, EnsembleSpec, Deliver], PeerTransport]
-"""(my id, the ensemble, deliver) -> the member's links; `PeerNetwork` itself is one."""
+class PeerTransportFactory(Protocol):
+    """(my id, the ensemble, deliver, lost) -> the member's links; `PeerNetwork` is one."""
+
+    def __call__(
+        self, my_id: int, spec: EnsembleSpec, deliver: Deliver, lost: LinkLost = _nobody
+    ) -> PeerTransport: ...
 
 
 class PeerStream:
@@ -126,10 +138,12 @@ class PeerNetwork:
         my_id: int,
         spec: EnsembleSpec,
         deliver: Deliver,
+        lost: LinkLost = _nobody,
     ) -> None:
         self.my_id = my_id
         self.spec = spec
         self.deliver = deliver
+        self.lost = lost
         self.secret = spec.peer_secret()
         self.budget = FragmentBudget(spec.peer_max_message_bytes)
         self._queues: dict[int, trio.MemorySendChannel[bytes]] = {}
@@ -299,11 +313,14 @@ class PeerNetwork:
                 if previous is not None:
                     previous.cancel()  # the member reconnected: its old link is dead
                 self._links_from[sender] = replaced
+                closed = False
                 try:
-                    await self._read(sender, stream, reader)
+                    closed = await self._read(sender, stream, reader)
                 finally:
                     if self._links_from.get(sender) is replaced:
                         del self._links_from[sender]
+            if closed and not replaced.cancelled_caught:
+                self.lost(sender)
         except trio.TooSlowError:
             self.rejected += 1
             log.warning("dropping a peer connection from %s: no handshake in time", address)
@@ -320,22 +337,29 @@ class PeerNetwork:
         finally:
             reader.close()
 
-    async def _read(self, sender: int, stream: trio.abc.Stream, reader: PeerStream) -> None:
-        """Deliver `sender`'s messages until the stream ends or stays silent too long."""
+    async def _read(self, sender: int, stream: trio.abc.Stream, reader: PeerStream) -> bool:
+        """Deliver `sender`'s messages until the stream ends or stays silent too long.
+        True when a link that carried messages closed (a connection that never did is
+        no evidence that the member is gone)."""
+        carried = False
         while True:
             for message in reader.messages():
+                carried = True
                 self.deliver(sender, message)
             data = None
             with trio.move_on_after(self._silence):
-                data = await stream.receive_some(256 * 1024)
+                try:
+                    data = await stream.receive_some(256 * 1024)
+                except trio.BrokenResourceError:
+                    return carried  # reset: the other end is gone as surely as with a close
             if data is None:
                 self.silent_links += 1
                 log.info(
                     "member %d was silent for %.2f s: dropping its link", sender, self._silence
                 )
-                return
+                return False
             if not data:
-                return
+                return carried
             reader.receive_data(data)
 
 

@@ -24,7 +24,7 @@ import trio
 
 from coord.errors import ProtocolError
 from coord.server.config import EnsembleSpec
-from coord.server.runtime.peers import PEER_QUEUE, Deliver, PeerStream
+from coord.server.runtime.peers import PEER_QUEUE, Deliver, LinkLost, PeerStream
 from coord.server.zab.codec import FragmentBudget, PeerDecodeError, WireMessage, encode_wire
 
 log = logging.getLogger(__name__)
@@ -72,8 +72,12 @@ class MemoryNetwork:
 
     # -- the transport's side ----------------------------------------------------------
 
-    def links_for(self, my_id: int, spec: EnsembleSpec, deliver: Deliver) -> MemoryPeerNetwork:
-        """A member's links (the signature of `PeerTransportFactory`)."""
+    def links_for(
+        self, my_id: int, spec: EnsembleSpec, deliver: Deliver, lost: LinkLost | None = None
+    ) -> MemoryPeerNetwork:
+        """A member's links (the signature of `PeerTransportFactory`). In-memory links
+        never close, as a partition here drops frames the way a firewall does: `lost`
+        is never called, and the members notice silence by their leases."""
         return MemoryPeerNetwork(self, my_id, spec, deliver)
 
     def _attach(self, member: int, inbox: trio.MemorySendChannel[tuple[int, bytes]]) -> None:

@@ -239,6 +239,8 @@ class ZabPeer:
         """The epoch the votes gave the leader we follow: its LeaderInfo may not leap past it."""
         self.epoch_leaps_refused = 0
         self.lease_expiries = 0
+        self.links_lost = 0
+        """Times the link from our leader closed and we looked for a new one at once."""
         """Times a lease in time ran out before the tick count did (see observe_time)."""
         """FollowerInfos and LeaderInfos ignored for an epoch past MAX_EPOCH_LEAP (see there)."""
         self._decide_at_tick = False
@@ -314,6 +316,14 @@ class ZabPeer:
             lapsed = self.leader_id is not None and leases.leader_silent(self.leader_id)
         if lapsed:
             self.lease_expiries += 1
+            self.start_election()
+
+    def link_lost(self, member_id: int) -> None:
+        """The runtime's link from `member_id` closed. A serving follower or observer whose
+        leader that is goes back to LOOKING at once (as ZooKeeper's learners do when their
+        socket to the leader breaks); anyone else waits for the usual limits."""
+        if self.role in (Role.FOLLOWING, Role.OBSERVING) and member_id == self.leader_id:
+            self.links_lost += 1
             self.start_election()
 
     def receive(self, sender: int, message: PeerMessage) -> None:

@@ -95,3 +95,16 @@ def test_without_the_ticks_length_there_are_no_time_leases() -> None:
     quorum = Quorum({1, 2, 3})
     leases.now_ms = 10**9
     assert not leases.leader_lost(1, quorum, quorum.voters) and not leases.leader_silent(2)
+
+
+def test_a_follower_whose_link_from_the_leader_closes_looks_for_a_new_one_at_once() -> None:
+    """A leader that dies closes its sockets: no need to wait out the silence."""
+    net = Net(tick_ms=TICK, sync_limit=SYNC_LIMIT)
+    leader_id = net.elect()
+    follower_id, other_id = (m for m in MEMBERS if m != leader_id)
+    follower = net.members[follower_id]
+    follower.link_lost(other_id, net.now)  # not its leader: nothing changes
+    assert follower.zab.role is Role.FOLLOWING and follower.replica.serving
+    follower.link_lost(leader_id, net.now)
+    assert follower.zab.role is Role.LOOKING and not follower.replica.serving
+    assert follower.zab.links_lost == 1

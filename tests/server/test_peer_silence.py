@@ -32,9 +32,13 @@ async def _member_one(
         got.append((sender, message))
         arrived.set()
 
-    network = PeerNetwork(1, spec, deliver)
+    network = PeerNetwork(1, spec, deliver, LOST.append)
     await nursery.start(network.serve)
     return network, got, arrived
+
+
+LOST: list[int] = []
+"""Members whose link member 1 saw close (the tests clear it first)."""
 
 
 async def _as_member_two(network: PeerNetwork) -> trio.SocketStream:
@@ -109,3 +113,22 @@ async def test_an_idle_outbound_link_sends_heartbeats(nursery: trio.Nursery) -> 
             assert frame is None  # nothing was sent: only heartbeats
             beats += 1
     assert sender == 1
+
+
+async def test_a_link_that_closes_is_reported_lost_and_a_replaced_or_silent_one_is_not(
+    nursery: trio.Nursery,
+) -> None:
+    LOST.clear()
+    network, _, _ = await _member_one(nursery, _spec(peer_heartbeat_ms=50, peer_silence_ms=300))
+    silent = await _as_member_two(network)
+    await _until_closed(silent, within=5)  # dropped for silence: not a loss
+    old = await _as_member_two(network)
+    new = await _as_member_two(network)
+    await _until_closed(old, within=5)  # replaced: not a loss
+    assert LOST == []
+    await new.send_all(encode_frame(encode_message(Ping(1, 0))))  # it carries a message...
+    await new.aclose()  # ...and closes
+    with trio.fail_after(5):
+        while not LOST:
+            await trio.sleep(0.01)
+    assert LOST == [2]
