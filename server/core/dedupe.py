@@ -10,8 +10,10 @@ original result and not applied again, one still in flight is joined.
 Every member keeps this table, filled as it applies txns, so a new leader
 knows what the old one applied. It is bounded per session (the retry window
 is one session timeout, a few seconds of writes) and dropped with the session.
-The table lives in memory: after a member restarts it holds the writes the
-log replay applied, not those folded into a snapshot (see the README).
+The table is part of the tree (DataTree.write_results): snapshots carry it
+(coord.server.storage.snapshot), so a member that restarts from its own
+snapshot or installs its leader's still has the results of the writes folded
+into it, and a log replay adds the rest.
 """
 
 from __future__ import annotations
@@ -39,6 +41,14 @@ class WriteResults:
 
     def forget(self, session_id: int) -> None:
         self._by_session.pop(session_id, None)
+
+    def entries(self) -> list[tuple[int, int, int, Any]]:
+        """Every (session, xid, zxid, result), oldest first per session (for snapshots)."""
+        return [
+            (session_id, xid, zxid, result)
+            for session_id, results in self._by_session.items()
+            for xid, (zxid, result) in results.items()
+        ]
 
     def __len__(self) -> int:
         return sum(len(r) for r in self._by_session.values())

@@ -143,14 +143,12 @@ class ServerCore:
         self,
         config: CoreConfig | None = None,
         tree: DataTree | None = None,
-        write_results: WriteResults | None = None,
     ) -> None:
         self.config = config or CoreConfig()
         self.tree = tree if tree is not None else DataTree()
         self.watches = WatchManager(self.config.max_watches_per_session)
         self.sequencer: Sequencer | None = None
         self.leader_id: int | None = None
-        self.write_results = write_results if write_results is not None else WriteResults()
         if self.config.standalone:
             self.sequencer = Sequencer(
                 self.tree,
@@ -177,6 +175,11 @@ class ServerCore:
             self.config.min_session_timeout_ms,
             self.config.max_session_timeout_ms,
         )
+
+    @property
+    def write_results(self) -> WriteResults:
+        """The tree's table of recent write results (it travels with the tree)."""
+        return self.tree.write_results
 
     @property
     def sessions(self) -> SessionTracker:

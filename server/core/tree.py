@@ -22,6 +22,7 @@ from coord.acl import OPEN_ACL_UNSAFE
 from coord.errors import NodeExistsError, NoNodeError
 from coord.messages import CreateMode, EventType, Stat
 from coord.server.core.acls import AclInterner, AclList
+from coord.server.core.dedupe import WriteResults
 from coord.server.core.txn import (
     CheckTxn,
     CloseSessionTxn,
@@ -138,6 +139,12 @@ class DataTree:
         self.ttl_nodes: set[str] = set()
         self.sessions: dict[int, tuple[int, bytes]] = {}
         """Live sessions as the log knows them: id -> (timeout_ms, password)."""
+        self.write_results = WriteResults()
+        """The first result of each recent client write, by session and xid
+        (coord.server.core.dedupe). Derived from the log like the rest of the tree, and
+        kept with it (snapshots carry it), so a member that loads a snapshot, from its
+        own disk or from its leader, still knows which resent writes to answer and not
+        apply again. Filled by whoever applies client txns (coord.server.core.results)."""
         self.last_zxid = 0
         self.acls = AclInterner()
         """Every node's ACL is one of these shared tuples."""

@@ -87,7 +87,6 @@ class EnsembleMember(StandaloneServer):
                 standalone=False,
             ),
             tree=tree,
-            write_results=self._replayed_write_results(),
         )
         zab = await self._zab_from_disk(accepted, current, tree.last_zxid)
         self.member = MemberCore(self.core, zab)

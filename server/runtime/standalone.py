@@ -33,9 +33,7 @@ from typing import Any, TypeVar, TypeVarTuple, Unpack
 import trio
 
 from coord.server.config import ServerConfig
-from coord.server.core.dedupe import WriteResults
 from coord.server.core.replica import CoreConfig, ServerCore
-from coord.server.core.results import remember_write
 from coord.server.core.tree import DataTree
 from coord.server.core.txn import Txn
 from coord.server.runtime.client_listener import ClientListener
@@ -149,7 +147,6 @@ class StandaloneServer:
                 max_watches_per_session=self.config.max_watches_per_session,
             ),
             tree=tree,
-            write_results=self._replayed_write_results(),
         )
         restored = self.core.restore_sessions(now)
         if restored:
@@ -213,15 +210,6 @@ class StandaloneServer:
         result = fn(*args)
         await trio.lowlevel.cancel_shielded_checkpoint()
         return result
-
-    def _replayed_write_results(self) -> WriteResults:
-        """The results of the client writes the log replayed, for deduplicating resends."""
-        results = WriteResults()
-        if self.recovered is not None:
-            for txn, applied in self.recovered.client_writes:
-                remember_write(results, txn, applied)
-            self.recovered.client_writes = []
-        return results
 
     def kick(self) -> None:
         """Wake the Ready loop: the core may have something to do."""

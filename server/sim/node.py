@@ -20,7 +20,6 @@ from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from coord.server.core.dedupe import WriteResults
 from coord.server.core.member import MemberCore, MemberReady
 from coord.server.core.replica import CoreConfig, ServerCore
 from coord.server.core.results import remember_write
@@ -43,17 +42,16 @@ class SimDisk:
     snapshot: bytes | None = None
     snapshot_zxid: int = 0
 
-    def recover(self) -> tuple[DataTree, WriteResults]:
-        """The tree and the dedupe table a restart rebuilds from this disk."""
+    def recover(self) -> DataTree:
+        """The tree (with its dedupe table) a restart rebuilds from this disk."""
         tree = load_snapshot(self.snapshot).tree if self.snapshot is not None else DataTree()
-        results = WriteResults()
         for txn in self.log:
             if txn.zxid <= tree.last_zxid:
                 continue
             applied = tree.apply(txn)
             if txn.header.xid > 0:
-                remember_write(results, txn, applied)
-        return tree, results
+                remember_write(tree.write_results, txn, applied)
+        return tree
 
     def last_zxid(self) -> int:
         return self.log[-1].zxid if self.log else self.snapshot_zxid
@@ -130,7 +128,7 @@ class SimMember:
         return self._slow is not None
 
     def boot(self) -> None:
-        tree, results = self.disk.recover()
+        tree = self.disk.recover()
         now = self.now_ms
         replica = ServerCore(
             CoreConfig(
@@ -143,7 +141,6 @@ class SimMember:
                 forward_timeout_ms=FORWARD_TIMEOUT_MS,
             ),
             tree=tree,
-            write_results=results,
         )
         disk = self.disk
         zab = ZabPeer(
@@ -237,7 +234,7 @@ class SimMember:
             disk.log = [t for t in disk.log if t.zxid <= cut]
             self.truncations += 1
             if ready.rebuild_tree:
-                tree = disk.recover()[0]
+                tree = disk.recover()
         disk.log.extend(ready.append)
         return tree
 

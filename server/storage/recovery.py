@@ -68,7 +68,8 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from coord.server.core.tree import ApplyResult, DataTree
+from coord.server.core.results import remember_write
+from coord.server.core.tree import DataTree
 from coord.server.core.txn import Txn
 from coord.server.storage.codec import TxnDecodeError, decode_txn, peek_zxid
 from coord.server.storage.records import LOG_MAGIC, ScanEnd, scan
@@ -180,10 +181,6 @@ class Recovered:
     snapshot_nodes: int
     replayed: int
     truncated_bytes: int
-    client_writes: list[tuple[Txn, ApplyResult]] = field(default_factory=list)
-    """The replayed txns that answered a client's write, with what applying them gave:
-    the server rebuilds its table of write results from them, so that a write resent
-    after the restart is still applied at most once."""
 
 
 def plan_recovery(
@@ -210,17 +207,19 @@ def plan_recovery(
 
 
 def replay(plan: RecoveryPlan) -> Recovered:
-    """Apply the plan's txns to its snapshot's tree (which this changes)."""
+    """Apply the plan's txns to its snapshot's tree (which this changes).
+
+    The client writes among them go into the tree's table of write results (the
+    snapshot brought the table as of its zxid), so that a write resent after the
+    restart is still applied at most once.
+    """
     tree = plan.snapshot.tree
-    writes: list[tuple[Txn, ApplyResult]] = []
     for txn in plan.txns:
         result = tree.apply(txn)
         if txn.header.xid > 0:
-            writes.append((txn, result))
+            remember_write(tree.write_results, txn, result)
     loaded = plan.snapshot
-    return Recovered(
-        tree, loaded.zxid, loaded.node_count, len(plan.txns), plan.truncated_bytes, writes
-    )
+    return Recovered(tree, loaded.zxid, loaded.node_count, len(plan.txns), plan.truncated_bytes)
 
 
 def _numbered(files: Iterable[str], prefix: str) -> list[tuple[int, str]]:

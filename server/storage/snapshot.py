@@ -3,6 +3,7 @@
 Layout: SNAP_MAGIC, then records (coord.server.storage.records framing):
 
     header   {"zxid": Z, "sessions": [[id, timeout_ms, password], ...]}
+    writes   {"writes": [[session, xid, zxid, result], ...]}   (any number, maybe none)
     nodes    {"acls": [acl, ...],
               "nodes": [[path, data, czxid, mzxid, pzxid, ctime, mtime, version,
                          cversion, aversion, ephemeral_owner, mode, ttl_ms,
@@ -13,6 +14,11 @@ Each nodes record lists the distinct ACLs its nodes use once (`acl` in the
 native wire form, `[[perms, scheme, id], ...]`) and each row names its ACL by
 index into that list; a row of 13 fields (or a record that is a bare list of
 rows, as older snapshots have) has the open ACL. `data` is nil for null data.
+
+The writes records are the tree's table of recent client write results
+(coord.server.core.dedupe), so that a resent write is answered, not applied
+again, also by a member that loaded this snapshot. A result is tagged:
+["created", path, stat], ["stat", stat], ["none"], or ["multi", [result, ...]].
 
 A snapshot without its footer, or with a bad CRC, is invalid and start-up
 falls back to an older one. Snapshots are fuzzy, as in ZooKeeper: writes go
@@ -33,13 +39,15 @@ from typing import Any
 import msgpack
 
 from coord.acl import OPEN_ACL_UNSAFE, acl_from_wire, acl_to_wire
-from coord.messages import CreateMode
+from coord.messages import CreateMode, Stat
 from coord.server.core.acls import AclList
+from coord.server.core.output import Created, MultiResults, OpOutcome, Result
 from coord.server.core.tree import DataTree, Znode
 from coord.server.storage.records import ScanEnd, encode_record, scan
 
 SNAP_MAGIC = b"COORDSNAP1\n"
 NODES_PER_RECORD = 2000
+WRITES_PER_RECORD = 20_000
 
 
 class SnapshotError(ValueError):
@@ -84,10 +92,16 @@ class FuzzySnapshot:
         self.batch = batch
         self.zxid = tree.last_zxid
         self._sessions = [[sid, timeout, pw] for sid, (timeout, pw) in tree.sessions.items()]
+        self._writes = [
+            [session, xid, zxid, _result_row(result)]
+            for session, xid, zxid, result in tree.write_results.entries()
+        ]
         self._paths = list(tree.nodes)
 
     def chunks(self) -> Iterator[bytes]:
         yield SNAP_MAGIC + _pack({"zxid": self.zxid, "sessions": self._sessions})
+        for start in range(0, len(self._writes), WRITES_PER_RECORD):
+            yield _pack({"writes": self._writes[start : start + WRITES_PER_RECORD]})
         nodes = self.tree.nodes
         written = 0
         for start in range(0, len(self._paths), self.batch):
@@ -135,6 +149,9 @@ def load_snapshot(data: bytes, *, name: str = "snapshot") -> LoadedSnapshot:
     count = 0
     for _, payload in records[1:-1]:
         record = msgpack.unpackb(payload, raw=False)
+        if isinstance(record, dict) and "writes" in record:
+            _load_writes(tree, record["writes"], name)
+            continue
         if isinstance(record, dict):
             acls = [tree.acls.intern(acl_from_wire(acl)) for acl in record["acls"]]
             rows = record["nodes"]
@@ -153,6 +170,50 @@ def load_snapshot(data: bytes, *, name: str = "snapshot") -> LoadedSnapshot:
 
 
 _MODES = {int(mode): mode for mode in CreateMode}
+
+
+def _result_row(result: Result) -> list[Any]:
+    if isinstance(result, Created):
+        return ["created", result.path, list(result.stat)]
+    if isinstance(result, Stat):
+        return ["stat", list(result)]
+    if isinstance(result, MultiResults):
+        return ["multi", [_result_row(outcome.result) for outcome in result.outcomes]]
+    if result is None:
+        return ["none"]
+    raise ValueError(f"a write's result cannot be {result!r}")
+
+
+def _result_from_row(row: Any) -> Result:
+    """The inverse of `_result_row`; ValueError (or TypeError) on any other shape."""
+    tag, *rest = row
+    if tag == "created" and len(rest) == 2 and isinstance(rest[0], str):
+        return Created(rest[0], _stat(rest[1]))
+    if tag == "stat" and len(rest) == 1:
+        return _stat(rest[0])
+    if tag == "multi" and len(rest) == 1:
+        return MultiResults(tuple(OpOutcome(_result_from_row(sub)) for sub in rest[0]))
+    if tag == "none" and not rest:
+        return None
+    raise ValueError(f"not a write's result: {row!r}")
+
+
+def _stat(values: Any) -> Stat:
+    if len(values) != len(Stat._fields) or not all(type(v) is int for v in values):
+        raise ValueError(f"not a stat: {values!r}")
+    return Stat(*values)
+
+
+def _load_writes(tree: DataTree, rows: Any, name: str) -> None:
+    """Fill the tree's table of write results (a leader's snapshot is checked like any
+    bytes from the network: a bad row makes the whole snapshot invalid)."""
+    try:
+        for session, xid, zxid, result in rows:
+            if not all(type(v) is int for v in (session, xid, zxid)):
+                raise ValueError(f"not a write: {[session, xid, zxid]!r}")
+            tree.write_results.record(session, xid, zxid, _result_from_row(result))
+    except (TypeError, ValueError) as exc:
+        raise SnapshotError(f"{name}: a bad write result: {exc}") from None
 
 
 def _load_node(tree: DataTree, row: list[Any], acls: list[AclList]) -> None:

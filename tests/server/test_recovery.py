@@ -237,14 +237,15 @@ def test_plan(case: Case) -> None:
     assert not files.read & case.not_read
 
 
-def test_replay_builds_the_tree_and_keeps_the_client_writes() -> None:
+def test_replay_builds_the_tree_and_its_table_of_client_writes() -> None:
     files = {segment_name(Z[0]): LOG_MAGIC + b"".join(
         encode_record(encode_txn(_txn(z, xid=index % 2))) for index, z in enumerate(Z[:4])
     )}  # fmt: skip
     recovered = replay(plan_recovery(files))
     assert recovered.tree.last_zxid == Z[3] and recovered.replayed == 4
     assert {f"/n{z:x}" for z in Z[:4]} <= set(recovered.tree.nodes)
-    assert [txn.zxid for txn, _ in recovered.client_writes] == [Z[1], Z[3]]
+    recorded = recovered.tree.write_results.get(0x42, 1)  # xid 1 at Z[1], then again at Z[3]
+    assert recorded is not None and recorded[0] == Z[3] and len(recovered.tree.write_results) == 1
     assert recovered.snapshot_zxid == 0 and recovered.truncated_bytes == 0
 
 
