@@ -251,22 +251,30 @@ class PeerNetwork:
             await trio.sleep(RETRY_MIN)
 
     async def _write(self, peer_id: int, link: trio.abc.Stream) -> None:
-        """Send what is queued for `peer_id`, joined into large writes; a heartbeat when idle."""
+        """Send what is queued for `peer_id`, joined into large writes; a heartbeat when idle.
+
+        A busy link never sets a timer: only an empty queue waits, and only for as long
+        as the heartbeat allows."""
         receive = self._receivers[peer_id]
         while True:
-            data = HEARTBEAT
-            with trio.move_on_after(self._heartbeat):
-                first = await receive.receive()
-                chunks, size = [first], len(first)
-                while size < COALESCE_BYTES:
-                    try:
-                        chunks.append(receive.receive_nowait())
-                    except trio.WouldBlock:
-                        break
-                    size += len(chunks[-1])
-                self.queued_bytes[peer_id] -= size
-                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            await link.send_all(data)
+            try:
+                first: bytes | None = receive.receive_nowait()
+            except trio.WouldBlock:
+                first = None
+                with trio.move_on_after(self._heartbeat):
+                    first = await receive.receive()
+            if first is None:
+                await link.send_all(HEARTBEAT)
+                continue
+            chunks, size = [first], len(first)
+            while size < COALESCE_BYTES:
+                try:
+                    chunks.append(receive.receive_nowait())
+                except trio.WouldBlock:
+                    break
+                size += len(chunks[-1])
+            self.queued_bytes[peer_id] -= size
+            await link.send_all(chunks[0] if len(chunks) == 1 else b"".join(chunks))
 
     async def _inbound(self, stream: trio.SocketStream) -> None:
         address = _peer_address(stream)
@@ -340,27 +348,47 @@ class PeerNetwork:
     async def _read(self, sender: int, stream: trio.abc.Stream, reader: PeerStream) -> bool:
         """Deliver `sender`'s messages until the stream ends or stays silent too long.
         True when a link that carried messages closed (a connection that never did is
-        no evidence that the member is gone)."""
-        carried = False
-        while True:
-            for message in reader.messages():
-                carried = True
-                self.deliver(sender, message)
-            data = None
-            with trio.move_on_after(self._silence):
-                try:
+        no evidence that the member is gone).
+
+        A read only notes the time; a watchdog beside it ends the link once nothing has
+        come for `peer_silence_ms` (no timer per read: a busy link reads thousands of
+        times a second)."""
+        carried = closed = silent = False
+        failure: Exception | None = None
+        heard = trio.current_time()
+
+        async def watchdog(scope: trio.CancelScope) -> None:
+            nonlocal silent
+            while trio.current_time() < heard + self._silence:
+                await trio.sleep_until(heard + self._silence)
+            silent = True
+            scope.cancel()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watchdog, nursery.cancel_scope)
+            try:
+                while True:
+                    for message in reader.messages():
+                        carried = True
+                        self.deliver(sender, message)
                     data = await stream.receive_some(256 * 1024)
-                except trio.BrokenResourceError:
-                    return carried  # reset: the other end is gone as surely as with a close
-            if data is None:
-                self.silent_links += 1
-                log.info(
-                    "member %d was silent for %.2f s: dropping its link", sender, self._silence
-                )
-                return False
-            if not data:
-                return carried
-            reader.receive_data(data)
+                    heard = trio.current_time()
+                    if not data:
+                        break
+                    reader.receive_data(data)
+                closed = True
+            except trio.BrokenResourceError:
+                closed = True  # reset: the other end is gone as surely as with a close
+            except Exception as exc:  # a bad frame or message: the caller drops the link
+                failure = exc
+            nursery.cancel_scope.cancel()
+        if failure is not None:
+            raise failure  # as itself, not inside the nursery's exception group
+        if silent and not closed:
+            self.silent_links += 1
+            log.info("member %d was silent for %.2f s: dropping its link", sender, self._silence)
+            return False
+        return closed and carried
 
 
 def _source_address(host: str) -> str | None:

@@ -51,11 +51,14 @@ class Leases:
         """(Leader) No quorum of voters was heard within the lease."""
         if not self.enabled:
             return False
-        times = sorted(
-            (self.now_ms if voter == me else self._last(voter) for voter in voters),
-            reverse=True,
-        )
-        return self.now_ms - times[quorum.size - 1] > self.leader_ms
+        oldest = self.now_ms - self.leader_ms
+        heard = 0
+        for voter in voters:
+            if voter == me or self._last(voter) >= oldest:
+                heard += 1
+                if heard >= quorum.size:
+                    return False
+        return True
 
     def leader_silent(self, leader: int) -> bool:
         """(Follower) Nothing came from `leader` within the limit."""

@@ -307,6 +307,8 @@ class ZabPeer:
         that has not heard its leader within the limit, goes back to LOOKING at once.
         """
         leases = self.leases
+        if now_ms == leases.now_ms:
+            return  # (many inputs come within one millisecond: it was just checked)
         leases.now_ms = now_ms
         if not self.serving:
             return  # syncing takes as long as it takes (init_limit ticks); no client waits
