@@ -40,15 +40,16 @@ class HeldRefusals:
     def __init__(self) -> None:
         self._replies: list[tuple[int, Connection, Slot]] = []
         self._forwards: list[tuple[int, ForwardReply, int]] = []
-
-    def __bool__(self) -> bool:
-        return bool(self._replies or self._forwards)
+        self.count = 0
+        """Refusals held (a plain number: the apply path checks it after every txn)."""
 
     def hold_reply(self, zxid: int, conn: Connection, slot: Slot) -> None:
         self._replies.append((zxid, conn, slot))
+        self.count += 1
 
     def hold_forward(self, zxid: int, reply: ForwardReply, origin: int) -> None:
         self._forwards.append((zxid, reply, origin))
+        self.count += 1
 
     def release(self, applied_zxid: int, *, leading: bool) -> Released:
         """Let go of what waited for txns up to `applied_zxid` (`leading`: still the leader)."""
@@ -69,6 +70,7 @@ class HeldRefusals:
             elif leading:
                 out.forwards.append((origin, reply))
         self._forwards = still
+        self.count = len(self._replies) + len(self._forwards)
         return out
 
 

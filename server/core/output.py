@@ -7,6 +7,11 @@ codec (coord.server.native.codec, coord.server.zk.translate), as h11's
 only how. Nothing here knows a byte layout, so a test or a second wire reads
 `reply.result.stat.version`, never `frame[3][1][4]`.
 
+They are NamedTuples: immutable, and built at the cost of a tuple (a reply is
+made for every request; a frozen dataclass costs three times as much to
+construct). Only a codec turns them into wire values; never hand one to
+msgpack directly, which would pack its fields as they stand.
+
 The frames a connection gets, in the order the core emits them:
 
 - `Connected` answers a handshake that made or resumed a session;
@@ -29,56 +34,49 @@ A reply's `result` is the op's answer: `Created` (create), `NodeData`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TypeAlias
+from typing import NamedTuple, TypeAlias
 
 from coord.acl import ACL
 from coord.errors import KeeperError
 from coord.messages import Stat, WatchedEvent
 
 
-@dataclass(frozen=True, slots=True)
-class Created:
+class Created(NamedTuple):
     """A create's answer: the node's path (sequential: with its suffix) and its stat."""
 
     path: str
     stat: Stat
 
 
-@dataclass(frozen=True, slots=True)
-class NodeData:
+class NodeData(NamedTuple):
     """A get_data's answer."""
 
     data: bytes | None
     stat: Stat
 
 
-@dataclass(frozen=True, slots=True)
-class Children:
+class Children(NamedTuple):
     """A get_children's answer: the names, sorted; the parent's stat if it was asked for."""
 
     names: list[str]
     stat: Stat | None
 
 
-@dataclass(frozen=True, slots=True)
-class NodeAcl:
+class NodeAcl(NamedTuple):
     """A get_acls's answer (redacted for a reader without ADMIN)."""
 
     acl: tuple[ACL, ...]
     stat: Stat
 
 
-@dataclass(frozen=True, slots=True)
-class OpOutcome:
+class OpOutcome(NamedTuple):
     """One op of a multi: its result, or the error it failed (or was rolled back) with."""
 
     result: Result = None
     error: KeeperError | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class MultiResults:
+class MultiResults(NamedTuple):
     """The answer of a multi (all applied, or each op's error) or of a multi_read."""
 
     outcomes: tuple[OpOutcome, ...]
@@ -93,8 +91,7 @@ Result: TypeAlias = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
+class Reply(NamedTuple):
     """Request `xid` succeeded; `zxid` is the last one the member applied when it answered."""
 
     xid: int
@@ -102,8 +99,7 @@ class Reply:
     result: Result = None
 
 
-@dataclass(frozen=True, slots=True)
-class ErrorReply:
+class ErrorReply(NamedTuple):
     """Request `xid` failed with `error`."""
 
     xid: int
@@ -111,16 +107,14 @@ class ErrorReply:
     error: KeeperError
 
 
-@dataclass(frozen=True, slots=True)
-class Notice:
+class Notice(NamedTuple):
     """Why the connection is about to close; not an answer to any request."""
 
     zxid: int
     error: KeeperError
 
 
-@dataclass(frozen=True, slots=True)
-class Connected:
+class Connected(NamedTuple):
     """A handshake made or resumed `session_id`."""
 
     session_id: int
@@ -130,8 +124,7 @@ class Connected:
     server_id: int
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectRefused:
+class ConnectRefused(NamedTuple):
     """A handshake was refused with `error` (SessionExpired: the session is gone)."""
 
     zxid: int

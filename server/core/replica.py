@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from coord.acl import OPEN_ACL_UNSAFE, Perm
@@ -499,9 +499,8 @@ class ServerCore:
 
     def advance(self, ready: Ready, *, now_ms: int | None = None) -> None:
         """(Standalone) The batch's txns are durable and its messages sent: apply the txns."""
-        for txn in ready.txns:
+        for txn in ready.txns:  # (nothing is held standalone: see _decided_at)
             self._apply(txn, now_ms if now_ms is not None else txn.header.time_ms)
-            self._release_held()
 
     def apply_committed(self, txns: list[Txn], *, now_ms: int) -> None:
         """(Ensemble) The broadcast committed these txns: apply them, in order."""
@@ -519,7 +518,7 @@ class ServerCore:
 
     def _release_held(self) -> None:
         """Send the held refusals whose txns are applied now (see HeldRefusals)."""
-        if not self._held:
+        if not self._held.count:
             return
         last = self.tree.last_zxid
         released = self._held.release(last, leading=self.sequencer is not None)
@@ -532,7 +531,7 @@ class ServerCore:
         for conn, slot in released.answered:
             if not conn.closed:
                 assert slot.reply is not None
-                slot.reply = replace(slot.reply, zxid=max(slot.reply.zxid, last))
+                slot.reply = slot.reply._replace(zxid=max(slot.reply.zxid, last))
                 slot.waiting = False
                 self._flush(conn)
 
@@ -637,7 +636,7 @@ class ServerCore:
         conn, slot = waiting
         if slot.op == CREATE_SESSION:
             assert isinstance(slot.reply, Connected)
-            slot.reply = replace(slot.reply, zxid=zxid)
+            slot.reply = slot.reply._replace(zxid=zxid)
         elif slot.op == OpCode.SYNC:
             slot.reply = Reply(slot.xid, zxid, slot.request.path)
         else:
@@ -671,7 +670,7 @@ class ServerCore:
             elif slot.reply.zxid < conn.sent_zxid and not isinstance(slot.reply, Connected):
                 # Decided early (an error at submit, a retry's first result) and sent
                 # behind later frames: the zxids a client sees never go back.
-                slot.reply = replace(slot.reply, zxid=conn.sent_zxid)
+                slot.reply = slot.reply._replace(zxid=conn.sent_zxid)
             slots.popleft()
             self._emit(conn.conn_id, slot.reply)
 
