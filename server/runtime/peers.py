@@ -197,7 +197,12 @@ class PeerNetwork:
         queue = self._queues.get(peer_id)
         if queue is None:
             return
-        frames = encode_wire(message, self.spec.peer_max_frame_bytes)
+        if not self._queue_frames(peer_id, encode_wire(message, self.spec.peer_max_frame_bytes)):
+            self.dropped += 1
+
+    def _queue_frames(self, peer_id: int, frames: list[bytes]) -> bool:
+        """Queue a message's frames for `peer_id`: all of them, or (the queue full) none."""
+        queue = self._queues[peer_id]
         size = sum(len(frame) for frame in frames)
         stats = queue.statistics()
         if (
@@ -206,11 +211,11 @@ class PeerNetwork:
         ):
             # All of it or none: half a fragmented message is garbage. ZAB's own
             # timeouts recover a peer that falls this far behind.
-            self.dropped += 1
-            return
+            return False
         self.queued_bytes[peer_id] += size
         for frame in frames:
             queue.send_nowait(frame)
+        return True
 
     @property
     def _timeout(self) -> float:
@@ -253,28 +258,39 @@ class PeerNetwork:
     async def _write(self, peer_id: int, link: trio.abc.Stream) -> None:
         """Send what is queued for `peer_id`, joined into large writes; a heartbeat when idle.
 
-        A busy link never sets a timer: only an empty queue waits, and only for as long
-        as the heartbeat allows."""
+        No timer per message (a busy link sends thousands a second): the writer only
+        notes when it last sent, and a ticker beside it queues a heartbeat when a whole
+        heartbeat interval went by without one."""
         receive = self._receivers[peer_id]
-        while True:
+        last_sent = trio.current_time()
+
+        async def ticker() -> None:
+            while True:
+                await trio.sleep_until(last_sent + self._heartbeat)
+                if trio.current_time() >= last_sent + self._heartbeat:
+                    self._queue_frames(peer_id, [HEARTBEAT])
+                    await trio.sleep(self._heartbeat)
+
+        failure: Exception | None = None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ticker)
             try:
-                first: bytes | None = receive.receive_nowait()
-            except trio.WouldBlock:
-                first = None
-                with trio.move_on_after(self._heartbeat):
-                    first = await receive.receive()
-            if first is None:
-                await link.send_all(HEARTBEAT)
-                continue
-            chunks, size = [first], len(first)
-            while size < COALESCE_BYTES:
-                try:
-                    chunks.append(receive.receive_nowait())
-                except trio.WouldBlock:
-                    break
-                size += len(chunks[-1])
-            self.queued_bytes[peer_id] -= size
-            await link.send_all(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+                async for first in receive:
+                    chunks, size = [first], len(first)
+                    while size < COALESCE_BYTES:
+                        try:
+                            chunks.append(receive.receive_nowait())
+                        except trio.WouldBlock:
+                            break
+                        size += len(chunks[-1])
+                    self.queued_bytes[peer_id] -= size
+                    await link.send_all(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+                    last_sent = trio.current_time()
+            except Exception as exc:  # a broken link: the caller redials
+                failure = exc
+            nursery.cancel_scope.cancel()
+        if failure is not None:
+            raise failure  # as itself, not inside the nursery's exception group
 
     async def _inbound(self, stream: trio.SocketStream) -> None:
         address = _peer_address(stream)
