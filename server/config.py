@@ -80,6 +80,14 @@ class EnsembleSpec(BaseModel):
     peer_handshake_timeout_ms: int = Field(
         default=5000, ge=1, description="time a peer connection has to authenticate"
     )
+    time_leases: bool = Field(
+        default=False,
+        description=(
+            "keep leadership and followership as leases in time as well as in ticks "
+            "(a member resumed after a pause steps down at its first input); off by "
+            "default until a liveness problem under forged peer messages is fixed"
+        ),
+    )
     peer_heartbeat_ms: int = Field(
         default=100, ge=1, description="an idle peer link sends a heartbeat this often"
     )

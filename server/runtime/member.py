@@ -116,7 +116,7 @@ class EnsembleMember(StandaloneServer):
                 self.spec.observers,
                 init_limit=self.spec.init_limit,
                 sync_limit=self.spec.sync_limit,
-                tick_ms=self.spec.tick_ms,
+                tick_ms=self.spec.tick_ms if self.spec.time_leases else 0,
             ),
             PersistentState(accepted, current),
             history,

@@ -42,6 +42,8 @@ async def test_a_cut_off_leader_steps_down_first_and_rejoins_within_a_second(
 ) -> None:
     """Its lease ends before the others elect; once healed, its links redial at once."""
     ensemble = ProcessEnsemble(tmp_path, size=3, tick_ms=200, addresses=ADDRESSES)
+    text = ensemble.config.read_text()
+    ensemble.config.write_text(text.replace("[ensemble]\n", "[ensemble]\ntime_leases = true\n"))
     firewall = Firewall()
     firewall.install()
     await ensemble.start_all()
